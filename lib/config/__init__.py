@@ -1,0 +1,181 @@
+"""Config loading: defaults (lib/config/defaults.py) <- yaml (with `_BASE_` inheritance) <- `KEY VALUE` overrides.
+
+    cfg = load_cfg("experiments/coco/omnipose_w48_384x288.yaml", ["TRAIN.LR", "1e-4"])
+
+Every error names the key and the file (or "command line") it came from.
+"""
+import ast
+import os
+
+import yaml
+from yacs.config import CfgNode
+
+from lib.config.defaults import _C
+
+BASE_KEY = "_BASE_"
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the defaults."""
+
+
+def get_cfg():
+    """A fresh, mutable copy of the defaults (never the module global)."""
+    return _C.clone()
+
+
+def _read_yaml(path, _seen=()):
+    """Reads a yaml into a dict, resolving `_BASE_` (relative to the file) recursively."""
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    if path in _seen:
+        raise ConfigError(f"{path}: _BASE_ inheritance loops back to this file")
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid yaml: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys at the top level, got {type(data).__name__}")
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return data
+    base_data = _read_yaml(os.path.join(os.path.dirname(path), base), _seen + (path,))
+    return _deep_update(base_data, data)
+
+
+def _deep_update(base, update):
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _coerce(value, default, full_key, source):
+    """Lets an int stand for a float and a list for a tuple; anything else must match the default's type."""
+    if isinstance(default, CfgNode):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {full_key} is a section; expected a mapping, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, float) and isinstance(value, str):
+        try:  # PyYAML (yaml 1.1) reads 1e-4 as a string
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return type(default)(value)
+    if type(value) is not type(default):
+        raise ConfigError(
+            f"{source}: {full_key}={value!r} has type {type(value).__name__}, "
+            f"expected {type(default).__name__} like the default {default!r}"
+        )
+    return value
+
+
+def _merge_dict(cfg, data, source, prefix=""):
+    for key, value in data.items():
+        full_key = prefix + key
+        if key not in cfg:
+            raise ConfigError(f"{source}: unknown config key {full_key}")
+        value = _coerce(value, cfg[key], full_key, source)
+        if isinstance(cfg[key], CfgNode):
+            _merge_dict(cfg[key], value, source, full_key + ".")
+        else:
+            cfg[key] = value
+
+
+def _parse_override(text):
+    """Python literals first (so 2e-4 is a float, which yaml 1.1 reads as a string), then yaml (true/false, null),
+    else the plain string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def merge_opts(cfg, opts, source="command line"):
+    """Merges `KEY VALUE KEY VALUE ...` (values parsed as yaml scalars/lists)."""
+    if len(opts) % 2:
+        raise ConfigError(f"{source}: overrides must be KEY VALUE pairs, got an odd count: {opts}")
+    for key, text in zip(opts[0::2], opts[1::2]):
+        node, parts = cfg, key.split(".")
+        for part in parts[:-1]:
+            if part not in node or not isinstance(node[part], CfgNode):
+                raise ConfigError(f"{source}: unknown config key {key}")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(f"{source}: unknown config key {key}")
+        node[parts[-1]] = _coerce(_parse_override(text), node[parts[-1]], key, source)
+
+
+def check_cfg(cfg, source):
+    """Cross-key checks done once at start-up."""
+    img_w, img_h = cfg.MODEL.IMAGE_SIZE
+    hm_w, hm_h = cfg.MODEL.HEATMAP_SIZE
+    if (img_w // 4, img_h // 4) != (hm_w, hm_h) or img_w % 4 or img_h % 4:
+        raise ConfigError(
+            f"{source}: MODEL.HEATMAP_SIZE={list(cfg.MODEL.HEATMAP_SIZE)} must be MODEL.IMAGE_SIZE/4="
+            f"[{img_w / 4:g}, {img_h / 4:g}] as [w, h]; the generators have stride 4"
+        )
+    choices = {
+        "MODEL.NAME": (cfg.MODEL.NAME, ("omnipose", "pose_hrnet")),
+        "MODEL.EXTRA.HEAD": (cfg.MODEL.EXTRA.HEAD, ("waspv2", "waspv1")),
+        "LOSS.TYPE": (cfg.LOSS.TYPE, ("mse", "bce")),
+        "TRAIN.OPTIMIZER": (cfg.TRAIN.OPTIMIZER, ("adam", "adamw", "sgd")),
+        "DATASET.DATASET": (cfg.DATASET.DATASET, ("coco", "mpii")),
+        "DATASET.DATA_FORMAT": (cfg.DATASET.DATA_FORMAT, ("auto", "jpg", "zip")),
+        "DEVICE": (cfg.DEVICE, ("auto", "cpu", "cuda")),
+        "MODEL.TARGET_TYPE": (cfg.MODEL.TARGET_TYPE, ("gaussian",)),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{source}: {key}={value!r} is not one of {allowed}")
+    if cfg.TEST.BLUR_KERNEL % 2 != 1:
+        raise ConfigError(f"{source}: TEST.BLUR_KERNEL={cfg.TEST.BLUR_KERNEL} must be odd")
+    if cfg.TRAIN.VAL_INTERVAL < 1:
+        raise ConfigError(f"{source}: TRAIN.VAL_INTERVAL={cfg.TRAIN.VAL_INTERVAL} must be >= 1")
+
+
+def _join_data_dir(cfg):
+    if not cfg.DATA_DIR:
+        return
+    for section, key in (("DATASET", "ROOT"), ("MODEL", "PRETRAINED"), ("TEST", "MODEL_FILE")):
+        value = cfg[section][key]
+        if value and not os.path.isabs(value):
+            cfg[section][key] = os.path.join(cfg.DATA_DIR, value)
+
+
+def load_cfg(path=None, opts=(), freeze=True):
+    """Defaults, then the yaml at `path` (if any), then `opts`; checked and (by default) frozen."""
+    cfg = get_cfg()
+    if path:
+        _merge_dict(cfg, _read_yaml(path), source=path)
+    merge_opts(cfg, list(opts))
+    _join_data_dir(cfg)
+    check_cfg(cfg, source=path or "defaults")
+    if freeze:
+        cfg.freeze()
+    return cfg
+
+
+def update_config(cfg, args):
+    """HRNet-style entry point: merges `args.cfg` and `args.opts` into `cfg` in place."""
+    loaded = load_cfg(getattr(args, "cfg", None), getattr(args, "opts", None) or (), freeze=False)
+    cfg.defrost()
+    cfg.merge_from_other_cfg(loaded)
+    cfg.freeze()
+    return cfg
+
+
+def config_name(path):
+    """The run folder's last component: the yaml's file name without extension."""
+    return os.path.splitext(os.path.basename(path))[0] if path else "defaults"

@@ -1,0 +1,245 @@
+"""The only home of configuration defaults (yacs). Every key has a comment: meaning, unit, allowed values.
+
+Sizes are [w, h] as in the yamls. Float defaults are written as floats so yacs rejects a wrong type.
+Nothing here is `new_allowed`: a misspelt key in a yaml or on the command line is an error.
+"""
+from yacs.config import CfgNode as CN
+
+_C = CN()
+
+# Where runs land: OUTPUT_DIR/<dataset>/<model>/<config name>/. The adversarial trainer defaults to
+# OmniPose/trained_GAN (from scratch) or OmniPose/trained_GAN_2 (from a pretrained generator) when this is unset.
+_C.OUTPUT_DIR = ""
+# TensorBoard folder; '' means <run dir>/tb.
+_C.LOG_DIR = ""
+# Prefix joined in front of relative DATASET.ROOT, MODEL.PRETRAINED and TEST.MODEL_FILE paths ('' = as given).
+_C.DATA_DIR = ""
+# DataLoader worker processes per device (0 = load in the main process).
+_C.WORKERS = 2
+# Log a training line every PRINT_FREQ iterations.
+_C.PRINT_FREQ = 20
+# Resume from <run dir>/checkpoint.pth when it exists.
+_C.AUTO_RESUME = False
+# DataLoader pin_memory (only used on CUDA).
+_C.PIN_MEMORY = True
+# Base random seed; each DDP rank and worker adds its own offset.
+_C.SEED = 0
+# 'auto' (CUDA when available, else CPU), 'cpu' or 'cuda'.
+_C.DEVICE = "auto"
+# Mixed precision (torch.autocast + GradScaler) on CUDA; ignored on CPU.
+_C.AMP = False
+# Use deterministic algorithms (slower); for exact-resume checks.
+_C.DETERMINISTIC = False
+
+_C.CUDNN = CN()
+# cudnn autotuner; good for fixed input sizes.
+_C.CUDNN.BENCHMARK = True
+# cudnn deterministic kernels.
+_C.CUDNN.DETERMINISTIC = False
+# Use cudnn at all.
+_C.CUDNN.ENABLED = True
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model
+# ----------------------------------------------------------------------------------------------------------------
+_C.MODEL = CN()
+# Generator architecture: 'omnipose' (HRNet + Gaussian deconv fuse + WASP head) or 'pose_hrnet' (plain HRNet).
+_C.MODEL.NAME = "omnipose"
+# Initialise weights (kaiming/normal) before any loading. False leaves PyTorch's defaults.
+_C.MODEL.INIT_WEIGHTS = True
+# ImageNet-pretrained HRNet backbone, loaded non-strictly (only MODEL.EXTRA.PRETRAINED_LAYERS); '' = none.
+_C.MODEL.PRETRAINED = ""
+# Number of keypoints: 17 for COCO, 16 for MPII.
+_C.MODEL.NUM_JOINTS = 17
+# Target type; only 'gaussian' heatmaps are supported.
+_C.MODEL.TARGET_TYPE = "gaussian"
+# Network input [w, h] in pixels.
+_C.MODEL.IMAGE_SIZE = [288, 384]
+# Output heatmap [w, h]; must be IMAGE_SIZE / 4 (the generators have stride 4).
+_C.MODEL.HEATMAP_SIZE = [72, 96]
+# Std of the target Gaussian, in heatmap cells (3.0 for 96x72, 2.0 for 64x48).
+_C.MODEL.SIGMA = 3.0
+
+_C.MODEL.EXTRA = CN()
+# OmniPose head: 'waspv2' (the paper's and the original code's default) or 'waspv1' (WASPv1 + decoder: the layout
+# of the released COCO checkpoint). Ignored by pose_hrnet.
+_C.MODEL.EXTRA.HEAD = "waspv2"
+# Prefixes of the backbone parameters taken from MODEL.PRETRAINED ('*' = all).
+_C.MODEL.EXTRA.PRETRAINED_LAYERS = ["*"]
+# Kernel of pose_hrnet's final conv (1 or 3).
+_C.MODEL.EXTRA.FINAL_CONV_KERNEL = 1
+
+# Stage 1 (layer1): Bottleneck blocks at 1/4 resolution. Its output width NUM_CHANNELS*4 also feeds the WASP head.
+_C.MODEL.EXTRA.STAGE1 = CN()
+_C.MODEL.EXTRA.STAGE1.NUM_MODULES = 1  # always 1; kept for the HRNet yaml layout
+_C.MODEL.EXTRA.STAGE1.NUM_BRANCHES = 1  # always 1
+_C.MODEL.EXTRA.STAGE1.BLOCK = "BOTTLENECK"  # BOTTLENECK | BASIC
+_C.MODEL.EXTRA.STAGE1.NUM_BLOCKS = [4]  # blocks in layer1
+_C.MODEL.EXTRA.STAGE1.NUM_CHANNELS = [64]  # bottleneck width (output = 4x for BOTTLENECK)
+_C.MODEL.EXTRA.STAGE1.FUSE_METHOD = "SUM"  # only SUM
+
+
+def _stage(num_modules, num_branches, num_blocks, num_channels):
+    node = CN()
+    node.NUM_MODULES = num_modules  # HighResolutionModules in this stage
+    node.NUM_BRANCHES = num_branches  # parallel resolutions (1/4, 1/8, ...)
+    node.BLOCK = "BASIC"  # BASIC | BOTTLENECK
+    node.NUM_BLOCKS = num_blocks  # residual blocks per branch
+    node.NUM_CHANNELS = num_channels  # width per branch
+    node.FUSE_METHOD = "SUM"  # only SUM
+    return node
+
+
+# Stages 2-4 of HRNet; W48 defaults (the W width is NUM_CHANNELS[0]).
+_C.MODEL.EXTRA.STAGE2 = _stage(1, 2, [4, 4], [48, 96])
+_C.MODEL.EXTRA.STAGE3 = _stage(4, 3, [4, 4, 4], [48, 96, 192])
+_C.MODEL.EXTRA.STAGE4 = _stage(3, 4, [4, 4, 4, 4], [48, 96, 192, 384])
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loss
+# ----------------------------------------------------------------------------------------------------------------
+_C.LOSS = CN()
+# Heatmap loss: 'mse' (target-weighted, 0.5 * mean, as HRNet) or 'bce' (weighted BCE with positives up-weighted).
+_C.LOSS.TYPE = "mse"
+# Multiply each joint's loss by its target weight (0 for unlabelled or out-of-crop joints).
+_C.LOSS.USE_TARGET_WEIGHT = True
+# 'bce' only: weight of a target pixel relative to background, applied as 1 + (POS_WEIGHT - 1) * target.
+_C.LOSS.BCE_POS_WEIGHT = 10.0
+
+# ----------------------------------------------------------------------------------------------------------------
+# Dataset
+# ----------------------------------------------------------------------------------------------------------------
+_C.DATASET = CN()
+# Dataset root; layouts are in the README (COCO: annotations/ + images/<set>/ or images/<set>.zip).
+_C.DATASET.ROOT = "data/coco"
+# 'coco' or 'mpii' (the synthetic set is COCO-format, so 'coco').
+_C.DATASET.DATASET = "coco"
+# Split names, e.g. train2017 / val2017 (COCO), train / valid (MPII).
+_C.DATASET.TRAIN_SET = "train2017"
+_C.DATASET.TEST_SET = "val2017"
+# Image storage: 'auto' (folder, else zip), 'jpg' (ROOT/images/<set>/ or ROOT/<set>/), 'zip' (ROOT/images/<set>.zip).
+_C.DATASET.DATA_FORMAT = "auto"
+# Random horizontal flip in training (with left/right joint swap).
+_C.DATASET.FLIP = True
+# Scale augmentation: scale *= clip(1 + N(0,1) * SCALE_FACTOR, 1 - SCALE_FACTOR, 1 + SCALE_FACTOR).
+_C.DATASET.SCALE_FACTOR = 0.35
+# Rotation augmentation in degrees: clip(N(0,1) * ROT_FACTOR, -2 ROT_FACTOR, 2 ROT_FACTOR), applied with ROT_PROB.
+_C.DATASET.ROT_FACTOR = 45.0
+# Probability that a training sample is rotated.
+_C.DATASET.ROT_PROB = 0.6
+# Probability of the half-body crop (upper or lower body); <= 0 disables it.
+_C.DATASET.PROB_HALF_BODY = 0.3
+# Half-body needs more than this many visible joints.
+_C.DATASET.NUM_JOINTS_HALF_BODY = 8
+# Feed RGB (True) or OpenCV's BGR (False) to the network.
+_C.DATASET.COLOR_RGB = True
+# Skip unreadable or corrupt images (counted and reported per epoch) instead of raising.
+_C.DATASET.SKIP_CORRUPT = False
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------------------------
+_C.TRAIN = CN()
+# 'adam', 'adamw' or 'sgd'. Weight decay TRAIN.WD is applied by all three (the original's Adam dropped it).
+_C.TRAIN.OPTIMIZER = "adam"
+# Base learning rate (for the per-device batch; not rescaled with the world size).
+_C.TRAIN.LR = 1e-3
+# MultiStepLR factor and milestones (epochs, 0-based: the LR changes before epoch LR_STEP[i]).
+_C.TRAIN.LR_FACTOR = 0.1
+_C.TRAIN.LR_STEP = [170, 200]
+# Linear warm-up from LR * WARMUP_FACTOR to LR over this many iterations (0 = off).
+_C.TRAIN.WARMUP_ITERS = 0
+_C.TRAIN.WARMUP_FACTOR = 0.001
+# Weight decay (L2 for adam/sgd, decoupled for adamw).
+_C.TRAIN.WD = 0.0
+# SGD momentum and Nesterov.
+_C.TRAIN.MOMENTUM = 0.9
+_C.TRAIN.NESTEROV = False
+# Number of epochs to train.
+_C.TRAIN.END_EPOCH = 210
+# Batch size per device (DDP: per process). WASPv2's image-pooling BN needs > 1 in training.
+_C.TRAIN.BATCH_SIZE_PER_GPU = 32
+# Shuffle the training set.
+_C.TRAIN.SHUFFLE = True
+# Validate every VAL_INTERVAL epochs and always after the last one.
+_C.TRAIN.VAL_INTERVAL = 1
+# Clip the gradient norm to this value (0 = off).
+_C.TRAIN.CLIP_GRAD_NORM = 0.0
+# Stop after this many iterations per epoch (0 = whole epoch); for smoke tests.
+_C.TRAIN.MAX_ITERS_PER_EPOCH = 0
+
+# ----------------------------------------------------------------------------------------------------------------
+# Testing / evaluation
+# ----------------------------------------------------------------------------------------------------------------
+_C.TEST = CN()
+# Batch size per device for validation.
+_C.TEST.BATCH_SIZE_PER_GPU = 32
+# Average with the prediction on the mirrored input (left/right channels swapped back).
+_C.TEST.FLIP_TEST = True
+# Shift the flipped heatmaps one cell right before averaging (HRNet). Off for OmniPose's (size-1)/2 alignment.
+_C.TEST.SHIFT_HEATMAP = False
+# DARK refinement when decoding (blur, log, Taylor step); False = argmax + quarter-pixel offset.
+_C.TEST.POST_PROCESS = True
+# DARK blur kernel size (odd), in heatmap cells.
+_C.TEST.BLUR_KERNEL = 11
+# Evaluate on ground-truth boxes (True) or on detections from COCO_BBOX_FILE (False).
+_C.TEST.USE_GT_BBOX = True
+# Person detections in COCO results format, used when USE_GT_BBOX is False.
+_C.TEST.COCO_BBOX_FILE = ""
+# Minimum detection score for a box to be evaluated.
+_C.TEST.IMAGE_THRE = 0.0
+# OKS-NMS threshold over the persons of one image.
+_C.TEST.OKS_THRE = 0.9
+# Joints scoring above this count in the rescoring mean.
+_C.TEST.IN_VIS_THRE = 0.2
+# Soft-OKS-NMS instead of hard OKS-NMS.
+_C.TEST.SOFT_NMS = False
+# Weights evaluated by tools/test.py (checkpoint, bare state_dict or an original release file).
+_C.TEST.MODEL_FILE = ""
+
+# ----------------------------------------------------------------------------------------------------------------
+# Logging
+# ----------------------------------------------------------------------------------------------------------------
+_C.LOG = CN()
+# Images written to TensorBoard per validation (input crop, predicted and target heatmaps); 0 = none.
+_C.LOG.NUM_IMAGES = 4
+
+# ----------------------------------------------------------------------------------------------------------------
+# Adversarial training (tools/train_AN.py); spec: shared design adversarial-design.md section 5. Ignored by train.py.
+# ----------------------------------------------------------------------------------------------------------------
+_C.GAN = CN()
+# Use the Pose Discriminator (image downsampled to heatmap size + heatmaps -> one logit per joint).
+_C.GAN.POSE_DISC = True
+# Use the Confidence Discriminator (heatmaps only -> one logit per joint).
+_C.GAN.CONF_DISC = True
+# Pose Discriminator encoder widths (E0..E4) and decoder widths (D3, D2, D1).
+_C.GAN.POSE_WIDTHS = [64, 128, 256, 256, 256]
+_C.GAN.POSE_DEC_WIDTHS = [256, 256, 128]
+# Confidence Discriminator widths: half of the Pose Discriminator's by default.
+_C.GAN.CONF_WIDTHS = [32, 64, 128, 128, 128]
+_C.GAN.CONF_DEC_WIDTHS = [128, 128, 64]
+# Weights of the generator's adversarial terms (spec 5.5; calibrated by the logged gradient ratio, not loss values).
+_C.GAN.LAMBDA_P = 0.01
+_C.GAN.LAMBDA_C = 0.008
+# The adversarial weight ramps linearly from 0 to 1 over this many epochs of the adversarial phase (0 = no ramp).
+_C.GAN.RAMP_EPOCHS = 1.0
+# A fake joint is labelled correct for the Pose Discriminator when its OKS term exp(-d^2 / (2 A k^2)) >= TAU_P.
+_C.GAN.TAU_P = 0.75
+# A fake joint is labelled confident when ||clamp(pred) - gt||^2 / ||gt||^2 < EPS_C.
+_C.GAN.EPS_C = 0.3
+# One-sided label smoothing: the discriminators' positive target (1.0 = none). The generator always aims at 1.
+_C.GAN.LABEL_SMOOTH = 0.9
+# Negative fake terms are up-weighted by n_pos / n_neg of the batch, clamped to [1, BALANCE_MAX].
+_C.GAN.BALANCE_MAX = 10.0
+# Discriminator optimizer: 'adam' or 'adamw'; LR, betas and weight decay (constant LR).
+_C.GAN.D_OPTIMIZER = "adam"
+_C.GAN.D_LR = 1e-4
+_C.GAN.D_BETAS = [0.5, 0.999]
+_C.GAN.D_WD = 0.0
+# Epochs at the start in which only the discriminators train while the generator is frozen (0 = none).
+_C.GAN.WARMUP_EPOCHS = 0
+# R1 gradient penalty weight on real inputs (0 = off).
+_C.GAN.R1_GAMMA = 0.0
+# Generator weights to start from (a pure run's model_best.pth or an original release file); '' = from scratch.
+# Setting this (or --init-from) switches the default output to OmniPose/trained_GAN_2.
+_C.GAN.GENERATOR_INIT = ""

@@ -1,0 +1,275 @@
+"""Set-up shared by tools/train.py and tools/train_AN.py: run folder, seeding, data loaders, optimizer, LR schedule,
+per-epoch metrics file. The epoch functions themselves are in lib/core/function.py and function_AN.py.
+"""
+import json
+import logging
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from lib.config import config_name
+from lib.utils import dist
+
+logger = logging.getLogger(__name__)
+
+
+def run_dir_for(cfg, cfg_path, default_output="OmniPose/trained"):
+    """OUTPUT_DIR/<dataset>/<model>/<config name>/ (OUTPUT_DIR falls back to `default_output`)."""
+    base = cfg.OUTPUT_DIR or default_output
+    return os.path.join(base, cfg.DATASET.DATASET, cfg.MODEL.NAME, config_name(cfg_path))
+
+
+def configure_torch(cfg, device):
+    """Device-dependent switches: denormal flushing on CPU (random-init HRNets are 10-25x slower without it), cudnn."""
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    else:
+        torch.backends.cudnn.benchmark = cfg.CUDNN.BENCHMARK and not cfg.DETERMINISTIC
+        torch.backends.cudnn.deterministic = cfg.CUDNN.DETERMINISTIC or cfg.DETERMINISTIC
+        torch.backends.cudnn.enabled = cfg.CUDNN.ENABLED
+    if cfg.DETERMINISTIC:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def epoch_seed(base_seed, epoch, rank=0):
+    """One seed per (run seed, epoch, rank): every epoch starts from a state that depends only on these, so a run
+    resumed at an epoch boundary draws the same shuffles and augmentations as an uninterrupted one."""
+    return (base_seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % (2 ** 31)
+
+
+def _worker_init(worker_id):
+    info = torch.utils.data.get_worker_info()
+    seed = info.seed % (2 ** 32)  # DataLoader derives it from the loader's generator, itself seeded per epoch
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def build_loader(dataset, cfg, is_train, device):
+    """DataLoader with a DistributedSampler (also in a single process: it gives a reproducible per-epoch shuffle
+    through set_epoch). Training drops the last incomplete batch, which also keeps WASPv2's pooled BatchNorm away
+    from a batch of 1."""
+    sampler = DistributedSampler(
+        dataset, num_replicas=dist.get_world_size(), rank=dist.get_rank(),
+        shuffle=is_train and cfg.TRAIN.SHUFFLE, seed=cfg.SEED, drop_last=is_train,
+    )
+    batch = cfg.TRAIN.BATCH_SIZE_PER_GPU if is_train else cfg.TEST.BATCH_SIZE_PER_GPU
+    return DataLoader(
+        dataset, batch_size=batch, sampler=sampler, num_workers=cfg.WORKERS,
+        pin_memory=cfg.PIN_MEMORY and device.type == "cuda", drop_last=is_train,
+        worker_init_fn=_worker_init if cfg.WORKERS > 0 else None,
+        generator=torch.Generator(), persistent_workers=False,
+    )
+
+
+def start_epoch(loader, cfg, epoch):
+    """Reseeds everything an epoch draws from (shuffle, augmentation in the main process and in workers)."""
+    seed = epoch_seed(cfg.SEED, epoch, dist.get_rank())
+    loader.sampler.set_epoch(epoch)
+    loader.generator.manual_seed(seed)
+    seed_everything(seed)
+
+
+def build_optimizer(cfg, params, name=None, lr=None, wd=None):
+    """adam | adamw | sgd, with weight decay really applied (the original's Adam dropped TRAIN.WD)."""
+    name = name or cfg.TRAIN.OPTIMIZER
+    lr = cfg.TRAIN.LR if lr is None else lr
+    wd = cfg.TRAIN.WD if wd is None else wd
+    params = [p for p in params if p.requires_grad]  # the frozen Gaussian filters stay out
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.TRAIN.MOMENTUM, weight_decay=wd,
+                               nesterov=cfg.TRAIN.NESTEROV)
+    raise ValueError(f"TRAIN.OPTIMIZER={name!r} is not one of ('adam', 'adamw', 'sgd')")
+
+
+class WarmupMultiStep:
+    """LR factor at a global iteration: linear warm-up over TRAIN.WARMUP_ITERS, times LR_FACTOR for each milestone
+    reached. Milestones are epochs: factor LR_FACTOR^k from the first iteration of epoch LR_STEP[k-1] on (the original
+    stepped one epoch early). A plain callable object, so LambdaLR's state_dict keeps it."""
+
+    def __init__(self, iters_per_epoch, milestones, factor, warmup_iters, warmup_factor):
+        self.iters_per_epoch = max(int(iters_per_epoch), 1)
+        self.milestones = sorted(int(m) for m in milestones)
+        self.factor = factor
+        self.warmup_iters = int(warmup_iters)
+        self.warmup_factor = warmup_factor
+
+    def __call__(self, iteration):
+        epoch = iteration // self.iters_per_epoch
+        decay = self.factor ** sum(1 for m in self.milestones if epoch >= m)
+        if self.warmup_iters > 0 and iteration < self.warmup_iters:
+            alpha = iteration / self.warmup_iters
+            return decay * (self.warmup_factor * (1 - alpha) + alpha)
+        return decay
+
+
+def build_scheduler(cfg, optimizer, iters_per_epoch):
+    """A per-iteration LambdaLR. Created BEFORE any optimizer state is loaded, so resuming past a milestone does not
+    decay twice (the original built its scheduler from the already-decayed LR)."""
+    rule = WarmupMultiStep(iters_per_epoch, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR, cfg.TRAIN.WARMUP_ITERS,
+                           cfg.TRAIN.WARMUP_FACTOR)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, rule)
+
+
+def iters_per_epoch(loader, cfg):
+    n = len(loader)
+    return min(n, cfg.TRAIN.MAX_ITERS_PER_EPOCH) if cfg.TRAIN.MAX_ITERS_PER_EPOCH > 0 else n
+
+
+def log_environment(cfg, args, device):
+    """`args` is a dict of the parsed command-line arguments."""
+    """Command line, git commit, versions, device and the merged config, at start-up."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    logger.info("command: %s", " ".join(sys.argv))
+    logger.info("git %s | python %s | torch %s | numpy %s | device %s | world size %d", commit,
+                platform.python_version(), torch.__version__, np.__version__, device, dist.get_world_size())
+    logger.info("args: %s", args)
+    logger.info("config:\n%s", cfg.dump())
+
+
+def save_config(cfg, run_dir):
+    path = os.path.join(run_dir, "config.yaml")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(cfg.dump())
+    os.replace(tmp, path)
+
+
+def append_metrics(run_dir, record):
+    """One json line per epoch in <run dir>/metrics.jsonl (plots and comparisons read it)."""
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+    with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps(clean) + "\n")
+
+
+def read_metrics(run_dir):
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def truncate_metrics(run_dir, upto_epoch):
+    """On resume, drop lines of epochs >= upto_epoch (written after the checkpoint the run resumes from)."""
+    records = [r for r in read_metrics(run_dir) if r.get("epoch", -1) < upto_epoch]
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if os.path.isfile(path):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            for r in records:
+                f.write(json.dumps(r) + "\n")
+        os.replace(tmp, path)
+
+
+def make_tb_writer(cfg, run_dir):
+    if not dist.is_main_process():
+        return None
+    from tensorboardX import SummaryWriter
+
+    return SummaryWriter(cfg.LOG_DIR or os.path.join(run_dir, "tb"))
+
+
+def setup_run(cfg_path, opts, default_output, log_name, args=None):
+    """Config, device (and DDP), run folder, logger, environment log, config.yaml, base seed.
+
+    Returns:
+        (cfg, device, run_dir)
+    """
+    from lib.config import load_cfg
+    from lib.utils.logger import setup_logger
+
+    cfg = load_cfg(cfg_path, opts)
+    device = dist.init_distributed(cfg.DEVICE)
+    configure_torch(cfg, device)
+    run_dir = run_dir_for(cfg, cfg_path, default_output)
+    if dist.is_main_process():
+        os.makedirs(run_dir, exist_ok=True)
+    setup_logger(run_dir, dist.get_rank(), log_name)
+    log_environment(cfg, args if args is not None else {}, device)
+    if dist.is_main_process():
+        save_config(cfg, run_dir)
+    seed_everything(cfg.SEED)
+    return cfg, device, run_dir
+
+
+def build_data(cfg, device):
+    """Train and val datasets and loaders. Returns (train_set, val_set, train_loader, val_loader, iters/epoch)."""
+    from lib.dataset import build_dataset
+
+    train_set = build_dataset(cfg, is_train=True)
+    val_set = build_dataset(cfg, is_train=False)
+    train_loader = build_loader(train_set, cfg, True, device)
+    val_loader = build_loader(val_set, cfg, False, device)
+    num_iters = iters_per_epoch(train_loader, cfg)
+    if num_iters == 0:
+        raise ValueError(f"{cfg.DATASET.TRAIN_SET}: {len(train_set)} samples give no complete batch of "
+                         f"TRAIN.BATCH_SIZE_PER_GPU={cfg.TRAIN.BATCH_SIZE_PER_GPU} per process")
+    logger.info("train %s: %d samples, %d iterations/epoch; val %s: %d samples", cfg.DATASET.TRAIN_SET,
+                len(train_set), num_iters, cfg.DATASET.TEST_SET, len(val_set))
+    return train_set, val_set, train_loader, val_loader, num_iters
+
+
+def resume_path(resume_arg, cfg, run_dir):
+    """--resume wins; else <run dir>/checkpoint.pth when AUTO_RESUME and it exists; else ''."""
+    if resume_arg:
+        return resume_arg
+    auto = os.path.join(run_dir, "checkpoint.pth")
+    return auto if cfg.AUTO_RESUME and os.path.isfile(auto) else ""
+
+
+def wrap_ddp(module, device):
+    if not dist.is_distributed() or module is None:
+        return module
+    return torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda"
+                                                     else None)
+
+
+class BestTracker:
+    """Validates on schedule, keeps the best indicator and writes model_best.pth when it improves."""
+
+    def __init__(self, cfg, run_dir, best_perf=-1.0, best_epoch=-1):
+        self.cfg, self.run_dir = cfg, run_dir
+        self.best_perf, self.best_epoch = best_perf, best_epoch
+
+    def should_validate(self, epoch):
+        return (epoch + 1) % self.cfg.TRAIN.VAL_INTERVAL == 0 or epoch + 1 == self.cfg.TRAIN.END_EPOCH
+
+    def validate(self, epoch, val_loader, val_set, model, device, writer):
+        """Runs the shared validate(); returns the name -> value dict (empty on ranks > 0)."""
+        import time
+
+        from lib.core.evaluate import format_table
+        from lib.core.function import validate
+        from lib.utils.checkpoint import atomic_save
+
+        t0 = time.time()
+        perf, name_values = validate(self.cfg, val_loader, val_set, model, self.run_dir, device, writer, epoch)
+        if dist.is_main_process():
+            name_values = dict(name_values, val_seconds=time.time() - t0)
+            logger.info("epoch %d results on %s:\n%s", epoch, self.cfg.DATASET.TEST_SET,
+                        format_table(name_values, os.path.basename(self.run_dir)))
+            if perf > self.best_perf:
+                self.best_perf, self.best_epoch = perf, epoch
+                atomic_save(dist.unwrap(model).state_dict(), os.path.join(self.run_dir, "model_best.pth"))
+        return name_values

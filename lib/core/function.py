@@ -1,0 +1,196 @@
+"""One training epoch of the pure (MSE/BCE) generator, and `validate()`, the one evaluator every trainer calls.
+
+    for epoch in range(start, end):
+        stats = train_one_epoch(...)          # forward, finite check, backward, (clip), step, per-iteration LR
+        perf, name_values = validate(...)     # flip test, codec decode, rescoring, OKS-NMS, COCOeval / PCKh
+"""
+import logging
+import math
+import os
+import re
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lib.core.evaluate import evaluate_coco
+from lib.core.inference import predict_heatmaps
+from lib.core.loss import JointsMSELoss
+from lib.utils import dist
+
+logger = logging.getLogger(__name__)
+
+
+class AverageMeter:
+    def __init__(self):
+        self.sum, self.count = 0.0, 0
+
+    def update(self, value, n=1):
+        self.sum += float(value) * n
+        self.count += n
+
+    @property
+    def avg(self):
+        return self.sum / self.count if self.count else float("nan")
+
+
+def autocast_for(device, enabled):
+    """bf16/fp16 autocast on CUDA when AMP is on; a no-op context on CPU (one code path for both)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return nullcontext()
+
+
+def to_device(batch, device):
+    images, target, target_weight, meta = batch
+    non_blocking = device.type == "cuda"
+    return (images.to(device, non_blocking=non_blocking), target.to(device, non_blocking=non_blocking),
+            target_weight.to(device, non_blocking=non_blocking), meta)
+
+
+def check_finite(losses, epoch, iteration):
+    """Stops the run on a non-finite loss, naming the epoch, iteration and every term."""
+    if not all(math.isfinite(float(v)) for v in losses.values()):
+        terms = ", ".join(f"{k}={float(v):.6g}" for k, v in losses.items())
+        raise FloatingPointError(f"non-finite loss at epoch {epoch}, iteration {iteration}: {terms}")
+
+
+def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, device, num_iters, scaler=None,
+                    writer=None):
+    """Trains `model` for one epoch (or `num_iters` iterations). The scheduler steps every iteration.
+
+    Returns:
+        dict with the mean 'loss', 'lr' at the end, 'seconds', 'images_per_s' and 'skipped' (corrupt images).
+    """
+    model.train()
+    loss_meter, data_time, batch_time = AverageMeter(), AverageMeter(), AverageMeter()
+    skipped = 0
+    use_amp = cfg.AMP and device.type == "cuda"
+    start = end = time.time()
+    progress = tqdm(total=num_iters, desc=f"epoch {epoch}", disable=not dist.is_main_process(), dynamic_ncols=True,
+                    mininterval=2.0)
+    for i, batch in enumerate(loader):
+        if i >= num_iters:
+            break
+        images, target, target_weight, meta = to_device(batch, device)
+        skipped += int(meta["skipped"].sum()) if "skipped" in meta else 0
+        data_time.update(time.time() - end)
+
+        with autocast_for(device, use_amp):
+            output = model(images)
+            loss = criterion(output.float(), target, target_weight)
+        check_finite({"loss_heatmap": loss}, epoch, i)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None and use_amp:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            if cfg.TRAIN.CLIP_GRAD_NORM > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.TRAIN.CLIP_GRAD_NORM)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            if cfg.TRAIN.CLIP_GRAD_NORM > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.TRAIN.CLIP_GRAD_NORM)
+            optimizer.step()
+        scheduler.step()
+
+        loss_meter.update(loss.item(), images.size(0))
+        batch_time.update(time.time() - end)
+        end = time.time()
+        lr = optimizer.param_groups[0]["lr"]
+        ips = images.size(0) * dist.get_world_size() / max(batch_time.avg, 1e-9)
+        progress.set_postfix(loss=f"{loss_meter.avg:.3g}", lr=f"{lr:.2e}", img_s=f"{ips:.1f}",
+                             data=f"{data_time.avg:.2f}s", refresh=False)
+        progress.update(1)
+        global_step = epoch * num_iters + i
+        if writer is not None and i % cfg.PRINT_FREQ == 0:
+            writer.add_scalar("train/loss_heatmap", loss.item(), global_step)
+            writer.add_scalar("train/lr", lr, global_step)
+        if i % cfg.PRINT_FREQ == 0 or i == num_iters - 1:
+            logger.info("epoch %d [%d/%d] loss_heatmap %.6f (avg %.6f) lr %.3e data %.3fs batch %.3fs %.1f img/s",
+                        epoch, i, num_iters, loss.item(), loss_meter.avg, lr, data_time.avg, batch_time.avg, ips)
+    progress.close()
+    if skipped:
+        logger.warning("epoch %d: skipped %d unreadable images (DATASET.SKIP_CORRUPT)", epoch, skipped)
+    seconds = time.time() - start
+    return {"loss": dist.all_reduce_mean(loss_meter.avg), "lr": optimizer.param_groups[0]["lr"],
+            "seconds": seconds, "images_per_s": loss_meter.count * dist.get_world_size() / max(seconds, 1e-9),
+            "skipped": skipped}
+
+
+def tb_tag(name):
+    """A TensorBoard-safe tag for a stat name: 'AP (v=1 only)' -> 'AP_v1_only'."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", name.replace("=", "")).strip("_")
+
+
+def _tb_images(writer, images, heatmaps, target, epoch, count):
+    """A few validation samples: input crop, predicted and target heatmaps (max over joints)."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    for k in range(min(count, images.shape[0])):
+        writer.add_image(f"val/{k}_input", (images[k].cpu() * std + mean).clamp(0, 1), epoch)
+        writer.add_image(f"val/{k}_pred", heatmaps[k].max(0, keepdim=True)[0].clamp(0, 1).cpu(), epoch)
+        writer.add_image(f"val/{k}_target", target[k].max(0, keepdim=True)[0].clamp(0, 1).cpu(), epoch)
+
+
+@torch.no_grad()
+def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch=0):
+    """Predicts every sample of `dataset` (flip test per TEST.FLIP_TEST), decodes with the dataset's codec, and
+    evaluates: COCO OKS AP (pycocotools) or MPII PCKh. Under DDP every rank predicts its shard; rank 0 evaluates.
+
+    Returns:
+        (perf indicator (AP or PCKh mean; 0.0 on ranks > 0), OrderedDict of name -> value, plus 'heatmap_mse' of
+        the (flip-averaged) heatmaps against the targets when evaluating on ground-truth boxes).
+    """
+    model.eval()
+    flip_pairs = dataset.flip_pairs if cfg.TEST.FLIP_TEST else None
+    codec = dataset.codec
+    preds, boxes, image_ids, indices = [], [], [], []
+    loss_meter, heatmap_mse = AverageMeter(), JointsMSELoss(use_target_weight=True)
+    for i, batch in enumerate(tqdm(loader, desc="validate", disable=not dist.is_main_process(), mininterval=2.0)):
+        images, target, target_weight, meta = to_device(batch, device)
+        with autocast_for(device, cfg.AMP):
+            heatmaps = predict_heatmaps(model, images, flip_pairs, cfg.TEST.SHIFT_HEATMAP, cfg.LOSS.TYPE)
+        if cfg.TEST.USE_GT_BBOX:  # with detector boxes the targets are meaningless
+            loss_meter.update(heatmap_mse(heatmaps, target, target_weight).item(), images.size(0))
+        centers, scales = meta["center"].numpy(), meta["scale"].numpy()
+        coords, maxvals = codec.decode_to_image(heatmaps.cpu().numpy(), centers, scales)
+        preds.append(np.concatenate([coords, maxvals[..., None]], axis=2))
+        area = np.prod(scales * 200.0, axis=1)
+        boxes.append(np.stack([centers[:, 0], centers[:, 1], scales[:, 0], scales[:, 1], area,
+                               meta["score"].numpy()], axis=1))
+        image_ids.append(meta["image_id"].numpy())
+        indices.append(meta["index"].numpy() if "index" in meta else np.zeros(len(centers), dtype=np.int64))
+        if writer is not None and i == 0 and cfg.LOG.NUM_IMAGES > 0:
+            _tb_images(writer, images, heatmaps, target, epoch, cfg.LOG.NUM_IMAGES)
+
+    local = (np.concatenate(preds), np.concatenate(boxes), np.concatenate(image_ids), np.concatenate(indices))
+    gathered = dist.all_gather_objects(local)
+    if not dist.is_main_process():
+        return 0.0, {}
+    preds, boxes, image_ids, indices = (np.concatenate(parts) for parts in zip(*gathered))
+    if dist.get_world_size() > 1:  # DistributedSampler pads with repeats; keep each sample once, in order
+        _, first = np.unique(indices, return_index=True)
+        preds, boxes, image_ids = preds[first], boxes[first], image_ids[first]
+
+    os.makedirs(os.path.join(output_dir, "results"), exist_ok=True)
+    if cfg.DATASET.DATASET == "mpii":
+        name_values, perf = dataset.evaluate(preds, output_dir)
+    else:
+        out_json = os.path.join(output_dir, "results", f"keypoints_{dataset.image_set}_results.json")
+        name_values, perf = evaluate_coco(
+            dataset.coco, preds, boxes, image_ids, out_json, oks_thre=cfg.TEST.OKS_THRE,
+            in_vis_thre=cfg.TEST.IN_VIS_THRE, soft_nms=cfg.TEST.SOFT_NMS, has_keypoints=dataset.has_keypoints)
+    box_kind = "ground-truth boxes" if cfg.TEST.USE_GT_BBOX else f"detector boxes from {cfg.TEST.COCO_BBOX_FILE}"
+    logger.info("evaluated %d person crops on %s (%s, flip test %s)", len(preds), dataset.image_set, box_kind,
+                "on" if cfg.TEST.FLIP_TEST else "off")
+    if loss_meter.count:
+        name_values["heatmap_mse"] = loss_meter.avg
+    if writer is not None:
+        for name, value in name_values.items():
+            if isinstance(value, float) and math.isfinite(value):
+                writer.add_scalar(f"val/{tb_tag(name)}", value, epoch)
+    return float(perf), name_values

@@ -1,0 +1,204 @@
+"""MPII Human Pose (16 joints) in HRNet's json format, and PCKh evaluation against annot/gt_valid.mat.
+
+Provenance: HRNet/OmniPose `dataset/mpii.py` (`_get_db`, `evaluate`): the same centre/scale adjustment and the same
+PCKh (SC_BIAS 0.6, pelvis and thorax left out of the means), with the metric as a pure function `compute_pckh`.
+"""
+import logging
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from lib.dataset.coco import load_json
+from lib.dataset.joints_dataset import JointsDataset
+
+logger = logging.getLogger(__name__)
+
+MPII_JOINT_NAMES = [
+    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax", "upper_neck", "head_top",
+    "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
+]
+# The names gt_valid.mat's `dataset_joints` uses, in the same order.
+MPII_MAT_JOINT_NAMES = [
+    "rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor", "neck", "head", "rwri", "relb", "rsho", "lsho",
+    "lelb", "lwri",
+]
+MPII_FLIP_PAIRS = [(0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13)]
+SC_BIAS = 0.6  # head box diagonal * 0.6 = head segment length, the PCKh normaliser
+# PCKh groups: (name, joint ids) averaged per group; pelvis (6) and thorax (7) are left out, as the benchmark.
+PCKH_GROUPS = [
+    ("Head", (9,)), ("Shoulder", (12, 13)), ("Elbow", (11, 14)), ("Wrist", (10, 15)), ("Hip", (2, 3)),
+    ("Knee", (1, 4)), ("Ankle", (0, 5)),
+]
+PCKH_EXCLUDED = (6, 7)
+# HRNet's adjustment of the MPII person box: the centre moves down by 15 * scale px and the box grows by 1.25,
+# so the crop covers the legs; 1-based (Matlab) coordinates become 0-based.
+CENTER_Y_SHIFT = 15.0
+BOX_PADDING = 1.25
+
+MPII_LAYOUT = """expected MPII layout:
+  ROOT/annot/{train,valid}.json   (HRNet format: list of {image, center, scale, joints, joints_vis})
+  ROOT/annot/gt_valid.mat         (for evaluate())
+  ROOT/images/<image>"""
+
+
+def compute_pckh(preds, gt_joints, gt_vis, head_boxes, thresholds=(0.5, 0.1)):
+    """PCKh of predictions against ground truth (pure function, any consistent pixel convention).
+
+    Args:
+        preds: (N, 16, 2+) predicted (x, y) in image px.
+        gt_joints: (N, 16, 2) ground-truth (x, y) in the same px convention as preds.
+        gt_vis: (N, 16) > 0 where the joint is annotated (1 - jnt_missing).
+        head_boxes: (N, 2, 2) head box corners [[x1, y1], [x2, y2]] in px.
+        thresholds: PCKh thresholds; the first gives the per-group values and 'Mean', the others 'Mean@<t>'.
+
+    Returns:
+        OrderedDict: Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle (percent at thresholds[0], NaN for a group with
+        no annotated joint), Mean (joint-count-weighted over all joints but pelvis and thorax), then Mean@<t>.
+    """
+    preds = np.asarray(preds, dtype=np.float64)[..., :2]
+    gt_joints = np.asarray(gt_joints, dtype=np.float64)
+    gt_vis = np.asarray(gt_vis) > 0
+    head_boxes = np.asarray(head_boxes, dtype=np.float64)
+    n = len(gt_joints)
+    if preds.shape != (n, 16, 2) or gt_joints.shape != (n, 16, 2) or gt_vis.shape != (n, 16) \
+            or head_boxes.shape != (n, 2, 2):
+        raise ValueError(
+            f"compute_pckh: expected preds (N, 16, 2), gt_joints (N, 16, 2), gt_vis (N, 16), head_boxes (N, 2, 2); "
+            f"got {preds.shape}, {gt_joints.shape}, {gt_vis.shape}, {head_boxes.shape}"
+        )
+    head_size = np.linalg.norm(head_boxes[:, 1] - head_boxes[:, 0], axis=-1) * SC_BIAS  # (N,)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled_error = np.linalg.norm(preds - gt_joints, axis=-1) / head_size[:, None]  # (N, 16)
+    joint_count = gt_vis.sum(axis=0)  # (16,)
+    included = np.ones(16, dtype=bool)
+    included[list(PCKH_EXCLUDED)] = False
+    weights = np.where(included, joint_count, 0).astype(np.float64)
+    weights = weights / weights.sum() if weights.sum() > 0 else weights
+
+    def per_joint(threshold):
+        hits = ((scaled_error <= threshold) & gt_vis).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(joint_count > 0, 100.0 * hits / np.maximum(joint_count, 1), np.nan)
+
+    result = OrderedDict()
+    pckh = per_joint(thresholds[0])
+    for name, ids in PCKH_GROUPS:
+        counted = [k for k in ids if joint_count[k] > 0]
+        result[name] = float(np.mean(pckh[counted])) if counted else float("nan")
+    for i, threshold in enumerate(thresholds):
+        values = pckh if i == 0 else per_joint(threshold)
+        key = "Mean" if i == 0 else f"Mean@{threshold:g}"
+        result[key] = float(np.nansum(values * weights)) if weights.sum() > 0 else float("nan")
+    return result
+
+
+class MPIIDataset(JointsDataset):
+    """MPII in HRNet's json format (16 joints).
+
+    Args:
+        cfg: config (MODEL.NUM_JOINTS must be 16).
+        root: dataset root (layout in MPII_LAYOUT).
+        image_set: "train", "valid" (or "test": no joints, all visibility 0).
+        is_train: training augmentation.
+
+    Records: joints and centre are converted from 1-based to 0-based px; the centre moves down by 15 * scale px and
+    the scale (a square box, person height / 200) grows by 1.25, as HRNet. image_id is the index in the json list
+    (MPII has no image ids). area is the square box area (scale * 200)^2 before the 1.25 padding.
+    """
+
+    num_joints = 16
+    flip_pairs = MPII_FLIP_PAIRS
+    joint_names = MPII_JOINT_NAMES
+    upper_body_ids = (7, 8, 9, 10, 11, 12, 13, 14, 15)
+    lower_body_ids = (0, 1, 2, 3, 4, 5, 6)
+
+    def __init__(self, cfg, root, image_set, is_train):
+        super().__init__(cfg, root, image_set, is_train)
+        self._check_num_joints(cfg)
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(f"MPII root {self.root} (DATASET.ROOT) is not a folder\n{MPII_LAYOUT}")
+        self.annotation_file = os.path.join(self.root, "annot", f"{image_set}.json")
+        if not os.path.isfile(self.annotation_file):
+            raise FileNotFoundError(f"MPII annotation file {self.annotation_file} does not exist\n{MPII_LAYOUT}")
+        self.image_folder = os.path.join(self.root, "images")
+        if not os.path.isdir(self.image_folder):
+            raise FileNotFoundError(f"MPII image folder {self.image_folder} does not exist\n{MPII_LAYOUT}")
+        self.db = self._load_db(load_json(self.annotation_file))
+        logger.info("MPII %s: %d samples (%s)", image_set, len(self.db), self.annotation_file)
+
+    def _load_db(self, annotations):
+        if not isinstance(annotations, list):
+            raise ValueError(
+                f"{self.annotation_file}: expected a list of person entries, got {type(annotations).__name__}"
+            )
+        records = []
+        for i, entry in enumerate(annotations):
+            try:
+                center = np.array(entry["center"], dtype=np.float64).reshape(2)
+                scale = float(entry["scale"])
+                image = entry["image"]
+                if "joints" in entry:
+                    joints = np.array(entry["joints"], dtype=np.float64).reshape(self.num_joints, 2)
+                    joints_vis = np.array(entry["joints_vis"], dtype=np.float64).reshape(self.num_joints)
+                else:  # the test split has no joints
+                    joints = np.zeros((self.num_joints, 2))
+                    joints_vis = np.zeros(self.num_joints)
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(
+                    f"{self.annotation_file}: entry {i} is not an HRNet MPII record "
+                    f"{{image, center (2,), scale, joints (16, 2), joints_vis (16,)}}: {type(e).__name__}: {e}"
+                ) from None
+            area = (scale * 200.0) ** 2
+            if center[0] != -1:  # -1 marks a missing box in the original files
+                center[1] += CENTER_Y_SHIFT * scale
+                scale *= BOX_PADDING
+            records.append({
+                "image": os.path.join(self.image_folder, image),
+                "image_id": i,
+                "center": (center - 1).astype(np.float32),
+                "scale": np.array([scale, scale], dtype=np.float32),
+                "joints": joints - 1,
+                "joints_vis": joints_vis,
+                "score": 1.0,
+                "area": area,
+            })
+        return records
+
+    def evaluate(self, preds, output_dir=None):
+        """PCKh of predictions on the validation set against ROOT/annot/gt_valid.mat.
+
+        Args:
+            preds: (N, 16, 2+) predicted joints in 0-based image px, in the order of valid.json (N = 2958 for the
+                full set; must equal the number of people in the .mat).
+            output_dir: when given, pred.mat with the 1-based predictions is written there (as the original).
+
+        Returns:
+            (OrderedDict name -> PCKh percent (see compute_pckh), the 'Mean' value: the perf indicator).
+        """
+        from scipy.io import loadmat, savemat
+
+        gt_file = os.path.join(self.root, "annot", "gt_valid.mat")
+        if not os.path.isfile(gt_file):
+            raise FileNotFoundError(
+                f"MPII evaluation needs {gt_file} (from HRNet's MPII annotations: dataset_joints, jnt_missing, "
+                f"pos_gt_src, headboxes_src)"
+            )
+        gt = loadmat(gt_file)
+        missing = [key for key in ("dataset_joints", "jnt_missing", "pos_gt_src", "headboxes_src") if key not in gt]
+        if missing:
+            raise ValueError(f"{gt_file}: missing fields {missing}")
+        names = [str(np.asarray(x).ravel()[0]) for x in np.asarray(gt["dataset_joints"], dtype=object).ravel()]
+        if names != MPII_MAT_JOINT_NAMES:
+            raise ValueError(f"{gt_file}: dataset_joints {names} differ from the expected order {MPII_MAT_JOINT_NAMES}")
+        preds = np.asarray(preds, dtype=np.float64)[..., :2] + 1.0  # the .mat is 1-based (Matlab)
+        gt_joints = np.transpose(gt["pos_gt_src"], (2, 0, 1))  # (16, 2, N) -> (N, 16, 2)
+        gt_vis = 1 - np.transpose(gt["jnt_missing"], (1, 0))  # (16, N) -> (N, 16)
+        head_boxes = np.transpose(gt["headboxes_src"], (2, 0, 1))  # (2, 2, N) -> (N, corner, xy)
+        if len(preds) != len(gt_joints):
+            raise ValueError(f"preds hold {len(preds)} people but {gt_file} has {len(gt_joints)}")
+        if output_dir:
+            os.makedirs(output_dir, exist_ok=True)
+            savemat(os.path.join(output_dir, "pred.mat"), mdict={"preds": preds})
+        name_value = compute_pckh(preds, gt_joints, gt_vis, head_boxes)
+        return name_value, name_value["Mean"]

@@ -1,0 +1,425 @@
+"""The one place weights are read and written: atomic saves, reading weight files of every supported layout, strict
+loading with errors that say what to change, and non-strict loading of ImageNet backbones.
+
+Supported files: bare state_dicts (model_best.pth, final_state.pth, the released OmniPose/HRNet files) and checkpoint
+dicts holding the weights under `state_dict`, `best_state_dict`, `model` or `generator`; `module.` (DataParallel/DDP)
+and `_orig_mod.` (torch.compile) prefixes are stripped. Strict by default: a silently half-loaded model is how the
+original OmniPose scored AP 0.0 with its own released weights (reference doc, section 8).
+"""
+import logging
+import os
+import pickle
+import random
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+import yaml
+
+logger = logging.getLogger(__name__)
+
+# Where checkpoint dicts keep the model weights, in the order they are looked for.
+STATE_DICT_KEYS = ("state_dict", "best_state_dict", "model", "generator")
+# Prefixes wrappers add to parameter names: DataParallel/DDP and torch.compile.
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+MAX_LISTED = 5  # names listed per category in messages
+
+
+class WeightLoadError(RuntimeError):
+    """Weights that do not fit the model (missing, unexpected or shape-mismatched tensors)."""
+
+
+class WeightFileError(WeightLoadError):
+    """A weight file that cannot be read: truncated, corrupt, or holding no tensors."""
+
+
+def atomic_save(obj, path: Union[str, os.PathLike]) -> None:
+    """torch.save that never leaves a truncated file: writes a temporary file in the same folder, flushes and fsyncs
+    it, then renames it over `path`. If anything fails, `path` keeps its old content and the temporary is removed.
+
+    Args:
+        obj: anything torch.save accepts.
+        path: destination; its folder is created if needed.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        try:
+            os.remove(tmp_path)
+        except OSError:
+            pass
+        raise
+    # Make the rename itself durable; not every platform lets a folder be opened, so this is best effort.
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(torch.is_tensor(v) for v in obj.values())
+
+
+def strip_wrapper_prefixes(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Removes leading `module.` / `_orig_mod.` (in any combination) from every key."""
+    out = {}
+    for key, value in state_dict.items():
+        stripped = True
+        while stripped:
+            stripped = False
+            for prefix in WRAPPER_PREFIXES:
+                if key.startswith(prefix):
+                    key = key[len(prefix):]
+                    stripped = True
+        out[key] = value
+    return out
+
+
+def _torch_load(path: str):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as safe_error:
+        # Old checkpoints may pickle non-tensor objects (numpy scalars, yacs nodes); only then do we run the full
+        # unpickler, which can execute code from the file.
+        logger.warning(
+            "%s: not loadable with weights_only=True (%s); retrying with weights_only=False. Only do this with files "
+            "you trust.", path, str(safe_error).splitlines()[0]
+        )
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as e:
+            raise WeightFileError(f"{path}: cannot read the weight file (truncated or corrupt?): {e}") from e
+    except Exception as e:
+        raise WeightFileError(f"{path}: cannot read the weight file (truncated or corrupt?): {e}") from e
+
+
+def read_weight_file(path: Union[str, os.PathLike], key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+    """Reads model weights from a bare state_dict or a checkpoint dict, on the CPU.
+
+    Args:
+        path: a .pth file.
+        key: take the weights from this entry of a checkpoint dict; None tries STATE_DICT_KEYS in order.
+    Returns:
+        A state_dict {name: tensor} with wrapper prefixes stripped.
+    Raises:
+        FileNotFoundError: no such file.
+        WeightFileError: unreadable file, or no dict of tensors in it (the message names the path and what it found).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weight file not found: {path}")
+    obj = _torch_load(path)
+    if not isinstance(obj, Mapping):
+        raise WeightFileError(f"{path}: expected a state_dict or a checkpoint dict, got a {type(obj).__name__}")
+    if key is not None:
+        if not _is_state_dict(obj.get(key)):
+            raise WeightFileError(f"{path}: has no dict of tensors under {key!r}; top-level keys: {sorted(obj)[:20]}")
+        state_dict = obj[key]
+    elif _is_state_dict(obj):
+        state_dict = obj
+    else:
+        found = [k for k in STATE_DICT_KEYS if _is_state_dict(obj.get(k))]
+        if not found:
+            raise WeightFileError(
+                f"{path}: holds no tensors: neither a state_dict nor a checkpoint with one of {list(STATE_DICT_KEYS)} "
+                f"(top-level keys: {sorted(map(str, obj))[:20]})"
+            )
+        logger.info("%s: using the weights under %r", path, found[0])
+        state_dict = obj[found[0]]
+    return strip_wrapper_prefixes(state_dict)
+
+
+@dataclass
+class LoadReport:
+    """What a load did: names loaded, missing from the file, unexpected in it, and shape-mismatched."""
+
+    loaded: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    mismatched: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)  # name, file, model
+
+
+def _few(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    return shown + (f", ... ({len(names) - MAX_LISTED} more)" if len(names) > MAX_LISTED else "")
+
+
+def _compare(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> LoadReport:
+    own = model.state_dict()
+    report = LoadReport()
+    for name, value in state_dict.items():
+        if name not in own:
+            report.unexpected.append(name)
+        elif tuple(value.shape) != tuple(own[name].shape):
+            report.mismatched.append((name, tuple(value.shape), tuple(own[name].shape)))
+        else:
+            report.loaded.append(name)
+    report.missing = [n for n in own if n not in state_dict and not _benign_missing(n, state_dict)]
+    return report
+
+
+def _benign_missing(name: str, state_dict: Mapping[str, torch.Tensor]) -> bool:
+    # Files older than PyTorch 0.4.1 have BatchNorm statistics without num_batches_tracked; BatchNorm fills it in.
+    suffix = "num_batches_tracked"
+    return name.endswith(suffix) and name[: -len(suffix)] + "running_mean" in state_dict
+
+
+# File prefixes that identify a layout, and the setting that builds a model with that layout.
+_LAYOUTS = (
+    ("waspv2.", "the WASPv2 layout: set MODEL.NAME omnipose and MODEL.EXTRA.HEAD waspv2"),
+    ("wasp.", "the WASPv1 layout: set MODEL.NAME omnipose and MODEL.EXTRA.HEAD waspv1"),
+    ("decoder.", "the WASPv1 layout: set MODEL.NAME omnipose and MODEL.EXTRA.HEAD waspv1"),
+    ("final_layer.", "the pose_hrnet layout: set MODEL.NAME pose_hrnet"),
+)
+
+
+def _hints(model: nn.Module, report: LoadReport) -> List[str]:
+    hints = []
+    own = model.state_dict()
+    for prefix, advice in _LAYOUTS:
+        if any(n.startswith(prefix) for n in report.unexpected) and not any(n.startswith(prefix) for n in own):
+            hint = f"this looks like {advice}"
+            if hint not in hints:
+                hints.append(hint)
+    output_weight = f"{getattr(model, 'output_layer', None)}.weight"
+    width_key = "transition1.0.0.weight"
+    for name, file_shape, model_shape in report.mismatched:
+        if name == output_weight and file_shape[1:] == model_shape[1:]:
+            hints.append(
+                f"the file has {file_shape[0]} joints, the model MODEL.NUM_JOINTS={model_shape[0]} "
+                f"(17 for COCO, 16 for MPII)"
+            )
+        elif name == width_key:
+            hints.append(
+                f"the file's HRNet width is W{file_shape[0]}, the model's W{model_shape[0]} "
+                "(MODEL.EXTRA.STAGE2..4.NUM_CHANNELS)"
+            )
+    return hints
+
+
+def _describe(report: LoadReport) -> str:
+    lines = []
+    if report.missing:
+        lines.append(f"missing from the file ({len(report.missing)}): {_few(report.missing)}")
+    if report.unexpected:
+        lines.append(f"unexpected in the file ({len(report.unexpected)}): {_few(report.unexpected)}")
+    if report.mismatched:
+        shown = [f"{n} file {list(f)} vs model {list(m)}" for n, f, m in report.mismatched]
+        lines.append(f"shape mismatches ({len(shown)}): {_few(shown)}")
+    return "; ".join(lines)
+
+
+def load_weights(model: nn.Module, path_or_state_dict, strict: bool = True) -> LoadReport:
+    """Loads weights into `model` by name (frozen Gaussian filters included).
+
+    Args:
+        model: the generator (any nn.Module).
+        path_or_state_dict: a weight file (see read_weight_file) or a state_dict.
+        strict: raise on any missing, unexpected or shape-mismatched tensor (default). With False, loads the
+            tensors whose name and shape match and logs the rest.
+    Returns:
+        A LoadReport.
+    Raises:
+        WeightLoadError (strict): lists the first few names of each kind with counts, plus what to change when the
+        cause is recognisable (head layout, model name, joint count, width).
+    """
+    if isinstance(path_or_state_dict, (str, os.PathLike)):
+        source = os.fspath(path_or_state_dict)
+        state_dict = read_weight_file(source)
+    else:
+        source = "the given state_dict"
+        state_dict = strip_wrapper_prefixes(path_or_state_dict)
+    report = _compare(model, state_dict)
+    problems = report.missing or report.unexpected or report.mismatched
+    if problems and strict:
+        message = f"{source}: weights do not fit {type(model).__name__}: {_describe(report)}"
+        hints = _hints(model, report)
+        if hints:
+            message += ". " + "; ".join(hints)
+        raise WeightLoadError(message)
+    model.load_state_dict({n: state_dict[n] for n in report.loaded}, strict=False)
+    if problems:
+        logger.warning("%s: loaded %d tensors non-strictly; %s", source, len(report.loaded), _describe(report))
+    else:
+        logger.info("%s: loaded all %d tensors", source, len(report.loaded))
+    return report
+
+
+def _selected(name: str, prefixes: Sequence[str]) -> bool:
+    return "*" in prefixes or any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def load_pretrained_backbone(model: nn.Module, path: Union[str, os.PathLike], prefixes: Sequence[str]) -> LoadReport:
+    """Non-strict load of an (ImageNet) HRNet backbone: only names under `prefixes` whose shapes match.
+
+    Args:
+        model: the generator.
+        path: the weight file (MODEL.PRETRAINED).
+        prefixes: MODEL.EXTRA.PRETRAINED_LAYERS: top-level names ('conv1', 'stage4', ...) or dotted prefixes;
+            '*' selects everything.
+    Returns:
+        A LoadReport (`missing` = the model tensors that keep their initialisation).
+    Logs exactly how many tensors were loaded and which stayed at initialisation (first few names and counts).
+    """
+    path = os.fspath(path)
+    state_dict = read_weight_file(path)
+    selected = {n: t for n, t in state_dict.items() if _selected(n, prefixes)}
+    report = _compare(model, selected)
+    model.load_state_dict({n: selected[n] for n in report.loaded}, strict=False)
+    frozen = set(model.frozen_parameter_names()) if hasattr(model, "frozen_parameter_names") else set()
+    kept = report.missing
+    kept_frozen = [n for n in kept if n in frozen]
+    logger.info(
+        "%s: loaded %d of %d model tensors (prefixes %s); %d file tensors outside the prefixes ignored",
+        path, len(report.loaded), len(model.state_dict()), list(prefixes), len(state_dict) - len(selected),
+    )
+    if kept:
+        logger.info(
+            "%s: %d model tensors stay at initialisation (%d of them fixed by design: Gaussian filters / unused "
+            "fuse layers): %s", path, len(kept), len(kept_frozen), _few([n for n in kept if n not in frozen] or kept),
+        )
+    if report.unexpected or report.mismatched:
+        logger.info("%s: skipped: %s", path, _describe(LoadReport(unexpected=report.unexpected,
+                                                                      mismatched=report.mismatched)))
+    return report
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Training state: checkpoint.pth (resume everything) as opposed to the weight files above (init from weights).
+# ------------------------------------------------------------------------------------------------------------------
+CHECKPOINT_FORMAT = "adversarial-omnipose-checkpoint-v1"
+
+
+def _rng_state():
+    """RNG states as tensors and plain lists, so the checkpoint still loads with weights_only=True."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_checkpoint(path, cfg, trainer, epoch, model, optimizer, scheduler, best_perf, best_epoch,
+                             scaler=None, extra_modules=None, extra_optimizers=None):
+    """Writes checkpoint.pth atomically.
+
+    Args:
+        trainer: 'pure' or 'adversarial' (a resume with the other trainer is refused).
+        epoch: the next epoch to run.
+        model: the unwrapped generator; extra_modules / extra_optimizers: {name: module/optimizer or None}
+            (the adversarial trainer's discriminators and their optimizer).
+    """
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "trainer": trainer,
+        "epoch": int(epoch),
+        "model": cfg.MODEL.NAME,
+        "state_dict": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "best_perf": float(best_perf),
+        "best_epoch": int(best_epoch),
+        "config": cfg.dump(),
+        "rng": _rng_state(),
+    }
+    for name, module in (extra_modules or {}).items():
+        state[name] = module.state_dict() if module is not None else None
+    for name, opt in (extra_optimizers or {}).items():
+        state[name] = opt.state_dict() if opt is not None else None
+    atomic_save(state, path)
+
+
+def _model_section(cfg_text):
+    cfg = yaml.safe_load(cfg_text) or {}
+    return cfg.get("MODEL", {})
+
+
+def _diff_keys(a, b, prefix="MODEL."):
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
+            keys += _diff_keys(a[key], b[key], f"{prefix}{key}.")
+        elif a.get(key) != b.get(key) and key not in ("PRETRAINED", "INIT_WEIGHTS"):
+            keys.append(f"{prefix}{key}: checkpoint {a.get(key)!r} vs config {b.get(key)!r}")
+    return keys
+
+
+class CheckpointError(WeightFileError):
+    """A training checkpoint that cannot be resumed (wrong trainer, other model config, not a checkpoint)."""
+
+
+def load_training_checkpoint(path, cfg, trainer):
+    """Reads checkpoint.pth for an exact resume and checks that it belongs to this model config and trainer.
+
+    Raises:
+        CheckpointError naming the file when it is missing, truncated or corrupt, is a bare weight file, was written
+        by the other trainer, or was trained with different MODEL settings (listing them).
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such checkpoint to resume from")
+    state = _torch_load(path)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path}: not a training checkpoint of this project (expected a dict with format={CHECKPOINT_FORMAT!r}); "
+            f"to start a new run from these weights use --init-from {path}")
+    if state["trainer"] != trainer:
+        raise CheckpointError(f"{path}: written by the {state['trainer']} trainer, cannot resume it with the "
+                              f"{trainer} trainer; use --init-from for its generator weights")
+    diffs = _diff_keys(_model_section(state["config"]), _model_section(cfg.dump()))
+    if diffs:
+        raise CheckpointError(f"{path}: the checkpoint was trained with another model config:\n  " +
+                              "\n  ".join(diffs[:10]))
+    return state
+
+
+def restore_training_state(state, model, optimizer, scheduler, scaler=None, extra_modules=None,
+                           extra_optimizers=None):
+    """Loads everything saved by save_training_checkpoint (strictly) and restores the RNG states."""
+    load_weights(model, state["state_dict"], strict=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    for name, module in (extra_modules or {}).items():
+        if module is not None:
+            if state.get(name) is None:
+                raise CheckpointError(f"the checkpoint has no '{name}' state to resume")
+            module.load_state_dict(state[name], strict=True)
+    for name, opt in (extra_optimizers or {}).items():
+        if opt is not None and state.get(name) is not None:
+            opt.load_state_dict(state[name])
+    _set_rng_state(state["rng"])

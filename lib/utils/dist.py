@@ -1,0 +1,90 @@
+"""The only module that calls torch.distributed. DDP the nanoGPT way: under torchrun, RANK/WORLD_SIZE/LOCAL_RANK
+are in the environment; otherwise everything is a no-op for a single process.
+
+    torchrun --nproc_per_node 8 tools/train.py --cfg experiments/coco/omnipose_w48_384x288.yaml
+"""
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed():
+    return dist.is_available() and dist.is_initialized()
+
+
+def get_rank():
+    return dist.get_rank() if is_distributed() else 0
+
+
+def get_world_size():
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process():
+    return get_rank() == 0
+
+
+def init_distributed(device_pref="auto"):
+    """Initialises the process group when launched by torchrun and returns this process's torch.device.
+
+    nccl on CUDA, gloo on CPU. `device_pref` is cfg.DEVICE: 'auto', 'cpu' or 'cuda'.
+    """
+    want_cuda = device_pref == "cuda" or (device_pref == "auto" and torch.cuda.is_available())
+    if device_pref == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("DEVICE=cuda but torch.cuda.is_available() is False (CPU build or no GPU visible)")
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1 and not is_distributed():
+        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
+    if want_cuda:
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def barrier():
+    if is_distributed():
+        dist.barrier()
+
+
+def all_gather_objects(obj):
+    """A list with every rank's `obj` (just [obj] in a single process)."""
+    if not is_distributed():
+        return [obj]
+    gathered = [None] * get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def broadcast_object(obj, src=0):
+    if not is_distributed():
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=src)
+    return holder[0]
+
+
+def all_reduce_mean(value):
+    """Mean of a float over ranks."""
+    if not is_distributed():
+        return value
+    tensor = torch.tensor([float(value)], dtype=torch.float64,
+                          device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(tensor)
+    return tensor.item() / get_world_size()
+
+
+def unwrap(model):
+    """The module inside DDP/DataParallel/torch.compile wrappers (what gets saved)."""
+    while True:
+        if hasattr(model, "module"):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def cleanup():
+    if is_distributed():
+        dist.destroy_process_group()

@@ -1,0 +1,227 @@
+"""Weight files: atomic saves, strict round trips, readable errors for the usual mistakes, backbone pre-loading."""
+import argparse
+import logging
+import os
+
+import pytest
+import torch
+
+from lib.config import load_cfg
+from lib.models import build_generator
+from lib.utils import checkpoint
+from lib.utils.checkpoint import (
+    WeightFileError,
+    WeightLoadError,
+    atomic_save,
+    load_pretrained_backbone,
+    load_weights,
+    read_weight_file,
+)
+
+torch.set_flush_denormal(True)
+torch.set_num_threads(1)
+
+NARROW = [
+    "MODEL.EXTRA.STAGE1.NUM_BLOCKS", "[1]", "MODEL.EXTRA.STAGE1.NUM_CHANNELS", "[16]",
+    "MODEL.EXTRA.STAGE2.NUM_BLOCKS", "[1, 1]", "MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[8, 16]",
+    "MODEL.EXTRA.STAGE3.NUM_MODULES", "1", "MODEL.EXTRA.STAGE3.NUM_BLOCKS", "[1, 1, 1]",
+    "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[8, 16, 32]",
+    "MODEL.EXTRA.STAGE4.NUM_MODULES", "1", "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[1, 1, 1, 1]",
+    "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[8, 16, 32, 64]",
+    "MODEL.IMAGE_SIZE", "[64, 64]", "MODEL.HEATMAP_SIZE", "[16, 16]",
+]
+
+
+def narrow(*opts, seed=0):
+    torch.manual_seed(seed)
+    return build_generator(load_cfg(None, NARROW + list(opts)))
+
+
+def randomize(model, seed):
+    """Every float tensor of the state_dict (BN statistics and Gaussians included) set to random values."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.is_floating_point():
+                t.copy_(torch.rand(t.shape, generator=g) * 0.5 + 0.1)
+    return model
+
+
+def test_strict_round_trip_gives_identical_outputs(tmp_path):
+    source = randomize(narrow(seed=1), seed=1).eval()
+    path = tmp_path / "model_best.pth"
+    atomic_save(source.state_dict(), path)
+    target = narrow(seed=2).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.equal(source(x), target(x))
+        report = load_weights(target, path)
+        assert torch.equal(source(x), target(x))
+    assert len(report.loaded) == len(source.state_dict())
+    for name, t in source.state_dict().items():
+        assert torch.equal(t, target.state_dict()[name]), name  # Gaussian filters are loaded too
+
+
+@pytest.mark.parametrize("container", ["state_dict", "best_state_dict", "model", "generator"])
+def test_wrapped_checkpoint_dict_loads(tmp_path, container):
+    source = randomize(narrow(), seed=3)
+    # DataParallel/DDP and torch.compile prefixes, inside a checkpoint dict with other entries.
+    wrapped = {f"module._orig_mod.{k}": v for k, v in source.state_dict().items()}
+    path = tmp_path / "checkpoint.pth"
+    atomic_save({"epoch": 7, "model": "omnipose", "perf": 0.5, container: wrapped}, path)
+    target = narrow()
+    load_weights(target, path)
+    assert torch.equal(target.conv1.weight, source.conv1.weight)
+
+
+def test_full_unpickler_fallback_is_logged(tmp_path, caplog):
+    source = narrow()
+    path = tmp_path / "old.pth"
+    torch.save({"state_dict": source.state_dict(), "args": argparse.Namespace(lr=0.1)}, path)
+    with caplog.at_level(logging.WARNING, logger=checkpoint.__name__):
+        state_dict = read_weight_file(path)
+    assert "weights_only=False" in caplog.text
+    assert set(state_dict) == set(source.state_dict())
+
+
+def test_waspv1_file_into_waspv2_model_says_which_head(tmp_path):
+    path = tmp_path / "released.pth"
+    atomic_save(narrow("MODEL.EXTRA.HEAD", "waspv1").state_dict(), path)
+    with pytest.raises(WeightLoadError) as err:
+        load_weights(narrow("MODEL.EXTRA.HEAD", "waspv2"), path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "this looks like the WASPv1 layout" in message and "MODEL.EXTRA.HEAD waspv1" in message
+    assert "missing from the file" in message and "unexpected in the file" in message
+
+
+def test_waspv2_file_into_waspv1_model_says_which_head():
+    with pytest.raises(WeightLoadError, match="MODEL.EXTRA.HEAD waspv2"):
+        load_weights(narrow("MODEL.EXTRA.HEAD", "waspv1"), narrow().state_dict())
+
+
+def test_pose_hrnet_file_into_omnipose_says_which_model():
+    with pytest.raises(WeightLoadError, match="MODEL.NAME pose_hrnet"):
+        load_weights(narrow(), narrow("MODEL.NAME", "pose_hrnet").state_dict())
+
+
+@pytest.mark.parametrize("head", ["waspv2", "waspv1"])
+def test_joint_count_mismatch_names_both_counts(tmp_path, head):
+    path = tmp_path / "mpii.pth"
+    atomic_save(narrow("MODEL.EXTRA.HEAD", head, "MODEL.NUM_JOINTS", "16").state_dict(), path)
+    with pytest.raises(WeightLoadError) as err:
+        load_weights(narrow("MODEL.EXTRA.HEAD", head), path)
+    assert "the file has 16 joints, the model MODEL.NUM_JOINTS=17" in str(err.value)
+    assert "shape mismatches (2)" in str(err.value)  # the final conv's weight and bias
+
+
+def test_truncated_file_names_the_path(tmp_path):
+    path = tmp_path / "truncated.pth"
+    atomic_save(narrow().state_dict(), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightFileError, match=str(path)):
+        load_weights(narrow(), path)
+
+
+def test_missing_file_and_tensorless_dict(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        read_weight_file(tmp_path / "nope.pth")
+    path = tmp_path / "meta_only.pth"
+    atomic_save({"epoch": 3, "perf": 0.7}, path)
+    with pytest.raises(WeightFileError, match=f"{path}: holds no tensors"):
+        read_weight_file(path)
+
+
+def test_non_strict_load_reports_and_loads_the_rest():
+    source = randomize(narrow("MODEL.NUM_JOINTS", "16"), seed=4)
+    target = narrow()
+    report = load_weights(target, source.state_dict(), strict=False)
+    assert [n for n, _, _ in report.mismatched] == ["waspv2.last_conv.6.weight", "waspv2.last_conv.6.bias"]
+    assert torch.equal(target.conv1.weight, source.conv1.weight)
+    assert not torch.equal(target.waspv2.last_conv[6].bias[:16], source.waspv2.last_conv[6].bias)
+
+
+def test_atomic_save_failure_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pth"
+    atomic_save({"w": torch.ones(3)}, path)
+    real_save = torch.save
+
+    def save_half_then_fail(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 partial checkpoint bytes")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save({"w": torch.zeros(3)}, path)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert os.listdir(tmp_path) == ["checkpoint.pth"]
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
+
+
+def test_atomic_save_replaces_and_creates_folders(tmp_path):
+    path = tmp_path / "run" / "sub" / "final_state.pth"
+    atomic_save({"w": torch.ones(2)}, path)
+    atomic_save({"w": torch.full((2,), 2.0)}, path)
+    assert os.listdir(path.parent) == ["final_state.pth"]
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.full((2,), 2.0))
+
+
+def _imagenet_like_file(tmp_path):
+    """An HRNet-layout backbone file (nearest-upsampling fuse paths) plus ImageNet-only and mismatched tensors."""
+    hrnet = randomize(narrow("MODEL.NAME", "pose_hrnet"), seed=5)
+    state_dict = dict(hrnet.state_dict())
+    state_dict["incre_modules.0.0.conv1.weight"] = torch.zeros(4, 8, 1, 1)  # classification-only module
+    state_dict["final_layer.weight"] = torch.zeros(1000, 8, 1, 1)  # ImageNet classifier width
+    path = tmp_path / "hrnet_imagenet.pth"
+    atomic_save({"state_dict": state_dict}, path)
+    return path, state_dict
+
+
+def test_load_pretrained_backbone_selected_prefixes(tmp_path, caplog):
+    path, source = _imagenet_like_file(tmp_path)
+    model = narrow()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    prefixes = ["conv1", "bn1", "stage2"]
+    with caplog.at_level(logging.INFO, logger=checkpoint.__name__):
+        report = load_pretrained_backbone(model, path, prefixes)
+    expected = {
+        n for n, t in source.items()
+        if n.split(".")[0] in prefixes and n in before and before[n].shape == t.shape
+    }
+    assert set(report.loaded) == expected and len(expected) > 10
+    for name, t in model.state_dict().items():
+        if name in expected:
+            assert torch.equal(t, source[name]), name
+        else:
+            assert torch.equal(t, before[name]), name  # e.g. ConvTranspose, Gaussians, stage3, the head
+    assert f"loaded {len(expected)} of {len(before)} model tensors" in caplog.text
+    assert "stay at initialisation" in caplog.text
+
+
+def test_load_pretrained_backbone_star_skips_mismatches(tmp_path):
+    path, source = _imagenet_like_file(tmp_path)
+    model = narrow("MODEL.NAME", "pose_hrnet")
+    report = load_pretrained_backbone(model, path, ["*"])
+    assert "incre_modules.0.0.conv1.weight" in report.unexpected
+    assert [n for n, _, _ in report.mismatched] == ["final_layer.weight"]
+    assert report.missing == []  # final_layer.weight is counted as mismatched, not missing
+    assert torch.equal(model.stage4[0].branches[3][0].conv2.weight, source["stage4.0.branches.3.0.conv2.weight"])
+
+
+def test_build_generator_loads_model_pretrained(tmp_path):
+    path, source = _imagenet_like_file(tmp_path)
+    opts = ["MODEL.PRETRAINED", str(path), "MODEL.EXTRA.PRETRAINED_LAYERS", "['conv1', 'layer1']"]
+    cfg = load_cfg(None, NARROW + opts)
+    model = build_generator(cfg)
+    assert torch.equal(model.conv1.weight, source["conv1.weight"])
+    assert torch.equal(model.layer1[0].conv3.weight, source["layer1.0.conv3.weight"])
+    assert not torch.equal(model.conv2.weight, source["conv2.weight"])
+
+
+def test_old_file_without_num_batches_tracked_loads_strictly():
+    source = randomize(narrow(), seed=6)
+    old_format = {k: v for k, v in source.state_dict().items() if not k.endswith("num_batches_tracked")}
+    target = narrow()
+    load_weights(target, old_format)
+    assert torch.equal(target.bn1.running_var, source.bn1.running_var)
