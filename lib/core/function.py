@@ -52,7 +52,7 @@ def to_device(batch, device):
 
 def check_finite(losses, epoch, iteration):
     """Stops the run on a non-finite loss, naming the epoch, iteration and every term."""
-    if not all(math.isfinite(float(v)) for v in losses.values()):
+    if not all(math.isfinite(float(v.detach() if torch.is_tensor(v) else v)) for v in losses.values()):
         terms = ", ".join(f"{k}={float(v):.6g}" for k, v in losses.items())
         raise FloatingPointError(f"non-finite loss at epoch {epoch}, iteration {iteration}: {terms}")
 
