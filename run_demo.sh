@@ -1,12 +1,47 @@
 #!/usr/bin/env bash
-# Demo: poses drawn on images, folders or videos, into OmniPose/samples/.
+# Demo: poses drawn on images, folders or videos, into OmniPose/samples/<run name>/ (tools/demo.py --help).
+#   bash run_demo.sh                          # quickstart model on synthetic val images with their GT boxes
+#                                             # (trains it first with run_train.sh when model_best.pth is missing)
+#   bash run_demo.sh CONFIG [KEY VALUE ...]   # CONFIG's trained model_best.pth on its DATASET.TEST_SET, GT boxes
+#   bash run_demo.sh CONFIG --weights W --input PATH --whole-image [options] [KEY VALUE ...]
+#                                             # any --option: everything is passed to tools/demo.py as given
 set -euo pipefail
 cd "$(dirname "$0")"
 source tools/_run_common.sh
-if [ ! -f tools/demo.py ]; then
-  echo "run_demo.sh: the demo is not yet available (tools/demo.py lands with its issue)." >&2
-  exit 2
-fi
 CFG=${1:-$QUICKSTART_CFG}
 [ $# -gt 0 ] && shift
-exec "$PYTHON" tools/demo.py --cfg "$CFG" "$@"
+
+for arg in "$@"; do
+  case "$arg" in
+    --*) exec "$PYTHON" tools/demo.py --cfg "$CFG" "$@" ;;
+  esac
+done
+
+# Only KEY VALUE overrides: the config's own run folder and test split (the same paths train.py and test.py use).
+ensure_synthetic "$CFG"
+mapfile -t PATHS < <("$PYTHON" - "$CFG" "$@" <<'EOF'
+import os, sys
+from lib.config import load_cfg
+from lib.core.engine import run_dir_for
+try:
+    cfg = load_cfg(sys.argv[1], sys.argv[2:])
+except ValueError as e:  # ConfigError: names the key or file
+    sys.exit(f"run_demo.sh: {e}")
+print(os.path.join(run_dir_for(cfg, sys.argv[1]), "model_best.pth"))
+print(os.path.join(cfg.DATASET.ROOT, "images", cfg.DATASET.TEST_SET))
+print(os.path.join(cfg.DATASET.ROOT, "annotations", f"person_keypoints_{cfg.DATASET.TEST_SET}.json"))
+EOF
+)
+[ ${#PATHS[@]} -eq 3 ] || exit 2
+WEIGHTS=${PATHS[0]} IMAGES=${PATHS[1]} ANNOTATIONS=${PATHS[2]}
+
+if [ ! -f "$WEIGHTS" ]; then
+  if [ "$(realpath "$CFG")" = "$(realpath "$QUICKSTART_CFG")" ]; then
+    echo "[run_demo] no quickstart checkpoint at $WEIGHTS: training it first (bash run_train.sh, about 15 minutes on a 2-core CPU)"
+    bash run_train.sh "$CFG" "$@"
+  else
+    echo "run_demo.sh: no weights at $WEIGHTS; train with 'bash run_train.sh $CFG' or pass --weights W --input PATH and a box source (tools/demo.py --help)" >&2
+    exit 2
+  fi
+fi
+exec "$PYTHON" tools/demo.py --cfg "$CFG" --weights "$WEIGHTS" --input "$IMAGES" --boxes-json "$ANNOTATIONS" "$@"

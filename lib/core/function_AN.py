@@ -13,6 +13,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from lib.core.codec import argmax_decode
 from lib.core.loss import output_to_heatmap
+from lib.dataset.coco import COCO_SIGMAS
 from lib.models.discriminator import downsample_image
 
 logger = logging.getLogger(__name__)
@@ -30,14 +31,8 @@ __all__ = [
     "AdversarialStep",
 ]
 
-# COCO per-keypoint OKS constants (pycocotools' sigmas), in COCO keypoint order: nose, l/r eye, l/r ear,
-# l/r shoulder, l/r elbow, l/r wrist, l/r hip, l/r knee, l/r ankle.
-COCO_SIGMAS = (
-    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087,
-    0.089, 0.089,
-)
 # OKS uses kappa = 2 * sigma: ks = exp(-d^2 / (2 s^2 kappa^2)) (spec 5.4).
-COCO_KAPPA = tuple(2.0 * s for s in COCO_SIGMAS)
+COCO_KAPPA = tuple(2.0 * float(s) for s in COCO_SIGMAS)
 
 # MPII has no OKS constants. We give each MPII joint the COCO kappa of the same body part, so that P's labels mean
 # the same thing ("within the annotators' spread for this kind of joint") on both datasets. The four MPII joints

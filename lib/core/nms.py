@@ -5,7 +5,7 @@ joints; the "ground truth" side is the kept (higher scoring) person, whose area 
 """
 import numpy as np
 
-COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
+from lib.dataset.coco import COCO_SIGMAS  # the one definition; re-exported for callers
 
 
 def oks_iou(ref_joints, ref_area, other_joints, other_areas, sigmas, vis_thresh=None):

@@ -49,6 +49,16 @@ def load_json(path, what="annotation file"):
         raise FileNotFoundError(f"{path}: cannot read the {what} ({e.strerror})") from None
 
 
+def clean_box(bbox, width, height):
+    """COCO [x, y, w, h] clipped to the image [0, W] x [0, H]; None when nothing is left. Shared with the predictor."""
+    x, y, w, h = (float(v) for v in bbox)
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2, y2 = min(float(width), x + max(0.0, w)), min(float(height), y + max(0.0, h))
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
 class COCODataset(JointsDataset):
     """COCO-format keypoint dataset (also the synthetic set and OCHuman-style files).
 
@@ -169,15 +179,6 @@ class COCODataset(JointsDataset):
     # ------------------------------------------------------------------------------------------------------------
     # Records
     # ------------------------------------------------------------------------------------------------------------
-    def _clean_box(self, bbox, width, height):
-        """COCO [x, y, w, h] clipped to the image [0, W] x [0, H]; None when nothing is left."""
-        x, y, w, h = (float(v) for v in bbox)
-        x1, y1 = max(0.0, x), max(0.0, y)
-        x2, y2 = min(float(width), x + max(0.0, w)), min(float(height), y + max(0.0, h))
-        if x2 <= x1 or y2 <= y1:
-            return None
-        return [x1, y1, x2 - x1, y2 - y1]
-
     def _gt_db(self):
         """One record per non-crowd person with area > 0, a non-empty clipped box and >= 1 labelled joint."""
         records = []
@@ -188,7 +189,7 @@ class COCODataset(JointsDataset):
                     continue
                 if ann.get("area", 0) <= 0 or "keypoints" not in ann or "bbox" not in ann:
                     continue
-                box = self._clean_box(ann["bbox"], info.get("width", np.inf), info.get("height", np.inf))
+                box = clean_box(ann["bbox"], info.get("width", np.inf), info.get("height", np.inf))
                 if box is None:
                     continue
                 keypoints = np.asarray(ann["keypoints"], dtype=np.float64)
@@ -239,7 +240,7 @@ class COCODataset(JointsDataset):
                     f"{bbox_file}: entry {i} has image_id {image_id}, which is not in {self.annotation_file}"
                 )
             info = self.coco.imgs[image_id]
-            box = self._clean_box(det["bbox"], info.get("width", np.inf), info.get("height", np.inf))
+            box = clean_box(det["bbox"], info.get("width", np.inf), info.get("height", np.inf))
             if box is None:
                 continue
             center, scale = box_to_center_scale(box, self.aspect_ratio)

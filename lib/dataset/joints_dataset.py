@@ -66,6 +66,29 @@ def split_image_ref(ref):
     return None, ref
 
 
+def read_image_file(path):
+    """Reads an image file as stored (BGR uint8 (H, W, 3), no EXIF rotation); ImageReadError names the file."""
+    if not os.path.isfile(path):
+        raise ImageReadError(f"{path}: image file not found")
+    image = cv2.imread(path, IMREAD_FLAGS)
+    if image is None:
+        raise ImageReadError(f"{path}: not a decodable image (corrupt or unsupported format)")
+    return image
+
+
+def normalize_crop(crop_bgr, color_rgb):
+    """(H, W, 3) uint8 BGR crop -> (3, H, W) float32 normalised with the ImageNet statistics (RGB order when
+    `color_rgb`, DATASET.COLOR_RGB). The one normalisation, shared by the datasets and the predictor."""
+    if color_rgb:
+        crop = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    else:
+        # The statistics follow the channels, so BGR input sees the same per-colour normalisation.
+        crop, mean, std = crop_bgr, IMAGENET_MEAN[::-1], IMAGENET_STD[::-1]
+    array = (crop.astype(np.float32) / 255.0 - mean) / std
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
 class JointsDataset(Dataset):
     """Base class of the keypoint datasets; `__getitem__` returns (input, target, target_weight, meta).
 
@@ -150,9 +173,7 @@ class JointsDataset(Dataset):
         """Reads an image as stored (BGR uint8 (H, W, 3)); raises ImageReadError naming the file on failure."""
         zip_path, member = split_image_ref(ref)
         if zip_path is None:
-            if not os.path.isfile(member):
-                raise ImageReadError(f"{member}: image file not found")
-            image = cv2.imread(member, IMREAD_FLAGS)
+            return read_image_file(member)
         else:
             try:
                 data = self._zip_file(zip_path).read(member)
@@ -278,12 +299,4 @@ class JointsDataset(Dataset):
         )
 
     def _to_tensor(self, crop_bgr):
-        """(H, W, 3) uint8 BGR crop -> (3, H, W) float32 normalised with the ImageNet statistics."""
-        if self.color_rgb:
-            crop = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2RGB)
-            mean, std = IMAGENET_MEAN, IMAGENET_STD
-        else:
-            # The statistics follow the channels, so BGR input sees the same per-colour normalisation.
-            crop, mean, std = crop_bgr, IMAGENET_MEAN[::-1], IMAGENET_STD[::-1]
-        array = (crop.astype(np.float32) / 255.0 - mean) / std
-        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        return normalize_crop(crop_bgr, self.color_rgb)

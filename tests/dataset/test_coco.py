@@ -9,7 +9,7 @@ import torch
 
 from lib.config import load_cfg
 from lib.dataset import DATASETS, build_dataset
-from lib.dataset.coco import COCO_FLIP_PAIRS, COCO_SIGMAS, COCODataset
+from lib.dataset.coco import COCO_FLIP_PAIRS, COCO_SIGMAS, COCODataset, clean_box
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 OCHUMAN = FIXTURES / "ochuman"
@@ -83,9 +83,9 @@ def test_records_follow_the_annotations(coco_root):
 def test_box_is_clipped_to_the_image(coco_root):
     # Annotation 4 is [0, 39, 601, 861] in a 602x900 image: inside. Compare a box sticking out on the left.
     ds = _dataset(coco_root)
-    assert ds._clean_box([-10, 5, 50, 20], 100, 100) == [0.0, 5.0, 40.0, 20.0]
-    assert ds._clean_box([90, 5, 50, 200], 100, 100) == [90.0, 5.0, 10.0, 95.0]
-    assert ds._clean_box([120, 5, 50, 20], 100, 100) is None
+    assert clean_box([-10, 5, 50, 20], 100, 100) == [0.0, 5.0, 40.0, 20.0]
+    assert clean_box([90, 5, 50, 200], 100, 100) == [90.0, 5.0, 10.0, 95.0]
+    assert clean_box([120, 5, 50, 20], 100, 100) is None
 
 
 def test_training_filters_crowd_empty_and_unlabelled(tmp_path):

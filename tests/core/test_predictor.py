@@ -1,0 +1,288 @@
+"""PosePredictor on the real OCHuman photos and demo.mp4 frames with a tiny random OmniPose: one person per box,
+keypoints inside the crop, crops and keypoints identical to the evaluation path, box sources and their errors."""
+import json
+import os
+import sys
+import types
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lib.config import load_cfg
+from lib.core.codec import HeatmapCodec
+from lib.core.inference import predict_heatmaps
+from lib.core.predictor import (
+    BOX_SOURCE_OPTIONS,
+    BoxSourceError,
+    DetectorUnavailable,
+    JsonBoxes,
+    PosePredictor,
+    TorchvisionDetector,
+    make_box_source,
+)
+from lib.dataset.coco import COCODataset
+from lib.dataset.joints_dataset import ImageReadError
+from lib.models import build_generator
+from lib.utils.checkpoint import WeightLoadError
+from lib.utils.transforms import PIXEL_STD, box_to_center_scale
+
+torch.set_flush_denormal(True)
+torch.set_num_threads(1)
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+OCHUMAN = SHARED / "ochuman"
+VIDEO = SHARED / "video" / "demo.mp4"
+# A W8 OmniPose at 48x64 (w x h): a fraction of a second per image on one core.
+TINY = [
+    "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.HEATMAP_SIZE", "[12,16]", "MODEL.SIGMA", "1.0", "TEST.BLUR_KERNEL", "3",
+    "MODEL.EXTRA.STAGE1.NUM_BLOCKS", "[1]", "MODEL.EXTRA.STAGE1.NUM_CHANNELS", "[16]",
+    "MODEL.EXTRA.STAGE2.NUM_BLOCKS", "[1,1]", "MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[8,16]",
+    "MODEL.EXTRA.STAGE3.NUM_MODULES", "1", "MODEL.EXTRA.STAGE3.NUM_BLOCKS", "[1,1,1]",
+    "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[8,16,32]",
+    "MODEL.EXTRA.STAGE4.NUM_MODULES", "1", "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[1,1,1,1]",
+    "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[8,16,32,64]",
+]
+
+needs_fixtures = pytest.mark.skipif(not (OCHUMAN / "test_ochuman.json").is_file() or not VIDEO.is_file(),
+                                    reason=f"shared real fixtures not found under {SHARED}")
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    # PyTorch's default init: the model's own init (std 0.001) gives spatially flat heatmaps.
+    return load_cfg(None, TINY + ["MODEL.INIT_WEIGHTS", "False"])
+
+
+@pytest.fixture(scope="module")
+def weights(cfg, tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pth"
+    torch.save(build_generator(cfg).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def predictor(cfg, weights):
+    return PosePredictor.from_config(cfg, weights, "cpu")
+
+
+@pytest.fixture(scope="module")
+def argmax_predictor(weights):
+    """Argmax decoding keeps every joint on the heatmap grid, so 'inside the crop' is exact. (DARK's Taylor step is
+    unbounded on a random model's noisy maps; DARK is covered by the evaluation-parity test.)"""
+    return PosePredictor.from_config(load_cfg(None, TINY + ["TEST.POST_PROCESS", "False"]), weights, "cpu")
+
+
+def ochuman_boxes():
+    data = json.loads((OCHUMAN / "test_ochuman.json").read_text())
+    names = {image["id"]: image["file_name"] for image in data["images"]}
+    boxes = {}
+    for ann in data["annotations"]:
+        boxes.setdefault(names[ann["image_id"]], []).append(ann["bbox"])
+    return boxes
+
+
+def assert_inside_crops(persons, boxes, image_shape, aspect_ratio, heatmap_width):
+    """Finite keypoints inside each box's 1.25-padded, aspect-fixed crop region (plus one heatmap cell)."""
+    height, width = image_shape[:2]
+    for person, box in zip(persons, boxes):
+        x, y, w, h = box
+        clipped = [max(0, x), max(0, y), min(width, x + w) - max(0, x), min(height, y + h) - max(0, y)]
+        np.testing.assert_allclose(person.box, clipped)
+        center, scale = box_to_center_scale(clipped, aspect_ratio)
+        half = scale * PIXEL_STD / 2
+        cell = scale[0] * PIXEL_STD / heatmap_width
+        joints = person.keypoints
+        assert joints.shape == (17, 3) and np.isfinite(joints).all()
+        assert (np.abs(joints[:, :2] - center) <= half + cell).all(), (joints[:, :2], center, half)
+
+
+@needs_fixtures
+def test_ochuman_one_person_per_gt_box_inside_its_crop(argmax_predictor, predictor, cfg):
+    boxes = ochuman_boxes()
+    assert sum(len(b) for b in boxes.values()) == 5
+    for name, image_boxes in boxes.items():
+        image = cv2.imread(str(OCHUMAN / name))
+        persons = argmax_predictor.predict(str(OCHUMAN / name), image_boxes)
+        assert len(persons) == len(image_boxes), name
+        assert_inside_crops(persons, image_boxes, image.shape, 48 / 64, cfg.MODEL.HEATMAP_SIZE[0])
+        assert all(p.box_score == 1.0 and np.isfinite(p.score) for p in persons)
+        dark = predictor.predict(image, image_boxes)
+        assert len(dark) == len(image_boxes) and all(np.isfinite(p.keypoints).all() for p in dark)
+
+
+@needs_fixtures
+def test_crops_and_keypoints_equal_the_evaluation_path(predictor, cfg, tmp_path):
+    """The OCHuman json read by COCODataset (evaluation samples, GT boxes) gives the same crops, and validate()'s
+    flip test + decode on them gives the same keypoints as the predictor."""
+    root = tmp_path / "ochuman"
+    (root / "annotations").mkdir(parents=True)
+    (root / "images" / "test").mkdir(parents=True)
+    os.symlink(OCHUMAN / "test_ochuman.json", root / "annotations" / "person_keypoints_test.json")
+    for name in ("000817.jpg", "003799.jpg", "003896.jpg"):
+        os.symlink(OCHUMAN / name, root / "images" / "test" / name)
+    dataset = COCODataset(cfg, root, "test", is_train=False)
+    assert len(dataset) == 5
+    codec = HeatmapCodec.from_cfg(cfg)
+    for index in range(len(dataset)):
+        crop, _, _, meta = dataset[index]
+        image = cv2.imread(meta["image"])
+        box = [a["bbox"] for a in dataset.coco.loadAnns(dataset.coco.getAnnIds(imgIds=meta["image_id"]))]
+        order = [i for i, b in enumerate(box)
+                 if np.allclose(box_to_center_scale(b, 48 / 64)[0], meta["center"], atol=1e-3)]
+        assert len(order) == 1
+        inputs, centers, scales, _ = predictor.crops(image, [box[order[0]]])
+        torch.testing.assert_close(inputs[0], crop, rtol=0, atol=0)
+        np.testing.assert_allclose(centers[0], meta["center"], rtol=0, atol=1e-4)
+        np.testing.assert_allclose(scales[0], meta["scale"], rtol=0, atol=1e-6)
+        heatmaps = predict_heatmaps(predictor.model, crop[None], dataset.flip_pairs, False, "mse")
+        expected, maxvals = codec.decode_to_image(heatmaps.numpy(), meta["center"][None], meta["scale"][None])
+        person = predictor.predict(image, [box[order[0]]])[0]
+        np.testing.assert_allclose(person.keypoints[:, :2], expected[0], atol=1e-6)
+        np.testing.assert_allclose(person.keypoints[:, 2], maxvals[0], atol=1e-6)
+
+
+@needs_fixtures
+def test_video_frames_whole_image_mode(argmax_predictor, cfg):
+    capture = cv2.VideoCapture(str(VIDEO))
+    frames = []
+    while len(frames) < 2:
+        ok, frame = capture.read()
+        assert ok, f"{VIDEO}: could not read frame {len(frames)}"
+        frames.append(frame)
+    capture.release()
+    for frame in frames:
+        persons = argmax_predictor.predict(frame)  # boxes=None: the whole frame
+        height, width = frame.shape[:2]
+        assert len(persons) == 1
+        np.testing.assert_allclose(persons[0].box, [0, 0, width, height])
+        assert_inside_crops(persons, [[0, 0, width, height]], frame.shape, 48 / 64, cfg.MODEL.HEATMAP_SIZE[0])
+
+
+@needs_fixtures
+def test_rgb_array_batches_and_flip(cfg, weights):
+    path = str(OCHUMAN / "000817.jpg")
+    boxes = ochuman_boxes()["000817.jpg"]
+    one = PosePredictor.from_config(cfg, weights, torch.device("cpu"), batch_size=1)
+    many = PosePredictor.from_config(cfg, weights, "cpu", batch_size=8)
+    no_flip = PosePredictor.from_config(cfg, weights, "cpu", flip_test=False)
+    from_path = one.predict(path, boxes)
+    rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+    for a, b in zip(from_path, many.predict(rgb, boxes, color="rgb")):
+        # float32 convolutions sum in a batch-size dependent order, and DARK amplifies it on a random model's flat maps
+        np.testing.assert_allclose(a.keypoints[:, :2], b.keypoints[:, :2], atol=0.1)  # image px
+        np.testing.assert_allclose(a.keypoints[:, 2], b.keypoints[:, 2], atol=1e-5)
+    plain = no_flip.predict(path, boxes)
+    assert not np.allclose(plain[0].keypoints[:, 2], from_path[0].keypoints[:, 2])
+
+
+def test_bad_images_and_boxes_are_named(predictor, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg at all")
+    with pytest.raises(ImageReadError, match="broken.jpg"):
+        predictor.predict(str(broken))
+    with pytest.raises(ImageReadError, match="missing.jpg"):
+        predictor.predict(str(tmp_path / "missing.jpg"))
+    image = np.zeros((40, 30, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"boxes\[1\]: expected a box"):
+        predictor.predict(image, [[1, 2, 3, 4], [1, 2, 3]])
+    with pytest.raises(ValueError, match="finite"):
+        predictor.predict(image, [[1, 2, float("nan"), 4]])
+    with pytest.raises(ValueError, match="float32"):
+        predictor.predict(image.astype(np.float32))
+    # a box entirely outside the image is skipped; the other one still gives a person
+    persons = predictor.predict(image, [[100, 100, 10, 10], [2, 2, 20, 30, 0.7]])
+    assert len(persons) == 1 and persons[0].box_score == 0.7
+
+
+@pytest.mark.parametrize("change,message", [
+    (["MODEL.EXTRA.HEAD", "waspv1"], "HEAD waspv2"),
+    (["MODEL.NUM_JOINTS", "16"], "the file has 17 joints"),
+], ids=["other-head", "other-joint-count"])
+def test_weights_for_another_model_get_the_loader_error(weights, change, message):
+    with pytest.raises(WeightLoadError, match=message):
+        PosePredictor.from_config(load_cfg(None, TINY + change), weights, "cpu")
+
+
+def test_json_box_formats(tmp_path):
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"a.jpg": [[1, 2, 30, 40], [5, 6, 7, 8, 0.3]], "sub/b.png": []}))
+    boxes = JsonBoxes(plain, min_score=0.5)
+    np.testing.assert_allclose(boxes(None, "/x/a.jpg"), [[1, 2, 30, 40, 1.0]])
+    assert boxes(None, "b.png").shape == (0, 5) and boxes(None, "c.jpg").shape == (0, 5)
+
+    detections = tmp_path / "det.json"
+    detections.write_text(json.dumps([
+        {"image_id": 397133, "category_id": 1, "bbox": [1, 1, 10, 20], "score": 0.9},
+        {"image_id": 397133, "category_id": 2, "bbox": [1, 1, 10, 20], "score": 0.9},
+        {"image_id": 5, "category_id": 1, "bbox": [0, 0, 4, 4], "score": 0.8, "file_name": "frame.png"},
+    ]))
+    boxes = JsonBoxes(detections)
+    np.testing.assert_allclose(boxes(None, "000000397133.jpg"), [[1, 1, 10, 20, 0.9]])
+    np.testing.assert_allclose(boxes(None, "frame.png"), [[0, 0, 4, 4, 0.8]])
+
+    coco = JsonBoxes(OCHUMAN / "test_ochuman.json") if (OCHUMAN / "test_ochuman.json").is_file() else None
+    if coco is not None:
+        assert coco(None, "000817.jpg").shape == (2, 5) and coco.image_id_for("000817.jpg") == 2
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"a.jpg": [[1, 2, 3]]}', r"'a.jpg'\[0\]: a box must be"),
+    ('[{"bbox": [1, 2, 3, 4]}]', "entry 0 needs 'bbox' and 'image_id'"),
+    ('{"a.jpg": [[1, 2, 3, 4]', "not valid JSON"),
+    ('"boxes"', "expected a COCO annotation object"),
+], ids=["short-box", "no-image-id", "syntax", "wrong-type"])
+def test_bad_boxes_json_names_file_and_entry(tmp_path, content, message):
+    path = tmp_path / "boxes.json"
+    path.write_text(content)
+    with pytest.raises(BoxSourceError, match=message) as info:
+        JsonBoxes(path)
+    assert "boxes.json" in str(info.value)
+
+
+def test_box_source_must_be_chosen_once():
+    with pytest.raises(BoxSourceError) as info:
+        make_box_source()
+    assert all(option.split()[0] in str(info.value) for option in BOX_SOURCE_OPTIONS)
+    with pytest.raises(BoxSourceError, match="--boxes-json and --whole-image"):
+        make_box_source(boxes_json="x.json", whole_image=True)
+    image = np.zeros((20, 10, 3), np.uint8)
+    np.testing.assert_allclose(make_box_source(whole_image=True)(image), [[0, 0, 10, 20, 1]])
+
+
+def test_detector_without_torchvision_says_what_to_do(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import fails even where torchvision is installed
+    with pytest.raises(DetectorUnavailable, match="needs torchvision") as info:
+        make_box_source(detector="torchvision")
+    assert "--boxes-json" in str(info.value) and "--whole-image" in str(info.value)
+
+
+def test_detector_without_cached_weights_downloads_nothing(monkeypatch, tmp_path):
+    """A stand-in torchvision whose builder must never be called: the cache check comes first."""
+    weights = types.SimpleNamespace(url="https://download.example/fasterrcnn_coco-123.pth",
+                                    meta={"categories": ["__background__", "person"]})
+    detection = types.ModuleType("torchvision.models.detection")
+    detection.FasterRCNN_ResNet50_FPN_Weights = types.SimpleNamespace(DEFAULT=weights)
+    detection.fasterrcnn_resnet50_fpn = lambda **kwargs: pytest.fail("the detector was built without weights")
+    models = types.ModuleType("torchvision.models")
+    models.detection = detection
+    torchvision = types.ModuleType("torchvision")
+    torchvision.models = models
+    for name, module in (("torchvision", torchvision), ("torchvision.models", models),
+                         ("torchvision.models.detection", detection)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(DetectorUnavailable) as info:
+        TorchvisionDetector(torch.device("cpu"))
+    message = str(info.value)
+    assert str(tmp_path / "checkpoints" / "fasterrcnn_coco-123.pth") in message and "weights='DEFAULT'" in message
+
+
+def test_from_config_accepts_a_yaml_path(cfg, weights, tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(cfg.dump())
+    predictor = PosePredictor.from_config(str(path), weights)  # device from the config's DEVICE (auto)
+    assert predictor.cfg.MODEL.IMAGE_SIZE == [48, 64] and predictor.device.type in ("cpu", "cuda")

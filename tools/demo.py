@@ -1,0 +1,402 @@
+"""Poses drawn on images, image folders, videos or a COCO split, into OmniPose/samples/<run name>/.
+
+    python tools/demo.py --cfg experiments/synthetic/omnipose_quickstart.yaml \
+        --weights OmniPose/trained/coco/omnipose/omnipose_quickstart/model_best.pth \
+        --input data/synthetic/images/val2017 --boxes-json data/synthetic/annotations/person_keypoints_val2017.json
+    python tools/demo.py --cfg CFG --weights W --input clip.mp4 --whole-image --max-frames 300
+    python tools/demo.py --cfg CFG --weights pure.pth adv.pth adv2.pth --labels pure adv adv2 \
+        --input photo.jpg --boxes-json boxes.json --every 1          # one panel per weight file, side by side
+
+Person boxes come from exactly one source: --boxes-json (a COCO annotation file, COCO detection results, or
+{"photo.jpg": [[x, y, w, h, score], ...]}), --detector torchvision (optional extra) or --whole-image.
+A COCO split is --input <image folder> --boxes-json <its annotation json>: the images keep the json's ids.
+Writes every --every-th image with skeletons drawn, one annotated .mp4 per input video (every frame), and the
+predictions of every processed image and frame as COCO keypoint results (keypoints_results[_<label>].json) plus
+images.json (id -> file name, frame, size). Unreadable inputs are reported and skipped; a summary ends the run
+(exit status 1 when anything failed). Trailing KEY VALUE pairs override the config (after a single-valued option).
+"""
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import List, Tuple
+
+import cv2
+import numpy as np
+
+from lib.config import config_name, load_cfg
+from lib.core import engine
+from lib.core.evaluate import write_results
+from lib.core.predictor import (
+    BoxSourceError,
+    DetectorUnavailable,
+    JsonBoxes,
+    PosePredictor,
+    make_box_source,
+    read_image,
+    resolve_device,
+)
+from lib.dataset.joints_dataset import ImageReadError
+from lib.utils.checkpoint import WeightLoadError
+from lib.utils.logger import setup_logger
+
+logger = logging.getLogger("demo")
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+DEFAULT_FPS = 25.0  # for a video whose container reports no frame rate
+
+# Skeletons (0-based joint pairs) and the side of each joint: 'l', 'r' or 'c' (centre). COCO's is the 19-limb
+# skeleton of the COCO keypoint annotations; MPII's follows its 16 joints (pelvis-thorax-neck-head chain).
+SKELETONS = {
+    "coco": (
+        [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
+         (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)],
+        "clrlrlrlrlrlrlrlr",
+    ),
+    "mpii": (
+        [(0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7),
+         (7, 13), (13, 14), (14, 15)],
+        "rrrlllccccrrrlll",
+    ),
+}
+# BGR colours by side, the usual COCO-demo scheme: left limbs orange, right limbs blue, centre (face, torso) green.
+SIDE_COLORS = {"l": (0, 140, 255), "r": (255, 140, 30), "c": (60, 220, 60)}
+BOX_COLOR = (200, 200, 200)
+# A config key as given on the command line (MODEL.EXTRA.HEAD): catches overrides swallowed by a list option.
+CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")
+
+
+@dataclass
+class DemoSummary:
+    """What a run did. `failed` holds (input, reason) pairs; file lists hold paths written."""
+
+    out_dir: str
+    succeeded: List[str] = field(default_factory=list)
+    failed: List[Tuple[str, str]] = field(default_factory=list)
+    images_written: List[str] = field(default_factory=list)
+    videos_written: List[str] = field(default_factory=list)
+    results_files: List[str] = field(default_factory=list)
+    panels: int = 1
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cfg", required=True, help="experiment yaml the weights were trained with")
+    parser.add_argument("--weights", nargs="+", required=True,
+                        help="one or more weight files (several: drawn side by side, one panel each)")
+    parser.add_argument("--labels", nargs="+", help="panel labels, one per weight file (default: file names)")
+    parser.add_argument("--input", nargs="+", required=True,
+                        help="images, image folders and/or videos (a COCO split: its image folder + --boxes-json)")
+    boxes = parser.add_argument_group("person boxes (choose exactly one)")
+    boxes.add_argument("--boxes-json", help="COCO annotation json, COCO detection results, or a plain boxes json")
+    boxes.add_argument("--detector", choices=["torchvision"], help="torchvision Faster R-CNN person detector")
+    boxes.add_argument("--whole-image", action="store_true", help="the whole image (or frame) is one person")
+    boxes.add_argument("--box-thre", type=float, default=None,
+                       help="minimum box score (default: 0 for json boxes, 0.5 for the detector)")
+    parser.add_argument("--out-dir", default=os.path.join("OmniPose", "samples"), help="base output folder")
+    parser.add_argument("--name", default=None, help="run name, the output sub-folder (default: the config name)")
+    parser.add_argument("--every", type=int, default=100, help="draw every N-th image (1 = all; videos: all frames)")
+    parser.add_argument("--kpt-thre", type=float, default=0.3, help="hide joints scoring below this")
+    parser.add_argument("--max-images", type=int, default=0, help="stop after this many images (0 = all)")
+    parser.add_argument("--max-frames", type=int, default=0, help="frames per video (0 = all)")
+    parser.add_argument("--device", default=None, help="'cpu', 'cuda', 'cuda:1' (default: the config's DEVICE)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    args = parser.parse_args(argv)
+    for option in ("weights", "labels", "input"):
+        swallowed = [v for v in getattr(args, option) or [] if CONFIG_KEY.match(v)]
+        if swallowed:
+            parser.error(f"--{option} got {swallowed[0]!r}, which looks like a config override: put KEY VALUE "
+                         "pairs after a single-valued option (e.g. after --every 100) or after '--'")
+    if args.opts and args.opts[0] == "--":
+        args.opts = args.opts[1:]
+    if args.every < 1:
+        parser.error(f"--every {args.every}: must be >= 1 (1 draws every image)")
+    if args.labels is not None and len(args.labels) != len(args.weights):
+        parser.error(f"--labels gives {len(args.labels)} labels for {len(args.weights)} weight files")
+    return args
+
+
+def default_labels(weights):
+    """File stems, or parent-folder/stem when stems repeat (every run writes model_best.pth)."""
+    stems = [os.path.splitext(os.path.basename(w))[0] for w in weights]
+    if len(set(stems)) == len(stems):
+        return stems
+    return [f"{os.path.basename(os.path.dirname(os.path.abspath(w)))}/{s}" for w, s in zip(weights, stems)]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Drawing
+# --------------------------------------------------------------------------------------------------------------------
+def draw_persons(image_bgr, persons, dataset="coco", kpt_thre=0.3):
+    """A copy of `image_bgr` with each person's box, visible limbs and joints drawn.
+
+    Args:
+        image_bgr: (H, W, 3) uint8.
+        persons: lib.core.predictor.Person list (keypoints in image px).
+        dataset: 'coco' or 'mpii' (skeleton).
+        kpt_thre: joints scoring below this are hidden, and so are their limbs.
+    Returns:
+        (H, W, 3) uint8 BGR.
+    """
+    limbs, sides = SKELETONS[dataset]
+    canvas = image_bgr.copy()
+    thickness = max(1, int(round(min(canvas.shape[:2]) / 250)))
+    for person in persons:
+        x, y, w, h = person.box
+        cv2.rectangle(canvas, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), BOX_COLOR, 1,
+                      cv2.LINE_AA)
+        joints = person.keypoints
+        visible = (joints[:, 2] >= kpt_thre) & np.isfinite(joints[:, :2]).all(axis=1)
+        for a, b in limbs:
+            if visible[a] and visible[b]:
+                side = sides[a] if sides[a] == sides[b] else "c"
+                cv2.line(canvas, _point(joints[a]), _point(joints[b]), SIDE_COLORS[side], thickness + 1, cv2.LINE_AA)
+        for k in np.flatnonzero(visible):
+            cv2.circle(canvas, _point(joints[k]), thickness + 2, SIDE_COLORS[sides[k]], -1, cv2.LINE_AA)
+    return canvas
+
+
+def _point(joint):
+    return int(round(float(joint[0]))), int(round(float(joint[1])))
+
+
+def compose_panels(panels, labels=None):
+    """Panels of equal size side by side, each with its label on a dark band at the top-left.
+
+    Args:
+        panels: list of (H, W, 3) uint8 images.
+        labels: one string per panel, or None for no labels.
+    Returns:
+        (H, W * len(panels), 3) uint8.
+    """
+    out = []
+    for i, panel in enumerate(panels):
+        panel = panel.copy()
+        if labels is not None:
+            scale = max(0.4, min(panel.shape[:2]) / 500)
+            thick = max(1, int(round(scale * 1.5)))
+            (tw, th), base = cv2.getTextSize(labels[i], cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+            cv2.rectangle(panel, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), -1)
+            cv2.putText(panel, labels[i], (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick,
+                        cv2.LINE_AA)
+        out.append(panel)
+    return np.concatenate(out, axis=1)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------------------------------
+def _kind(path):
+    ext = os.path.splitext(path)[1].lower()
+    return "video" if ext in VIDEO_EXTENSIONS else "image"
+
+
+def expand_inputs(paths, summary):
+    """[(kind, path)] for the --input paths in order, folders expanded (sorted images); problems go to `summary`."""
+    items = []
+    for path in paths:
+        if os.path.isdir(path):
+            names = sorted(n for n in os.listdir(path) if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS)
+            if not names:
+                _fail(summary, path, f"folder has no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
+            items.extend(("image", os.path.join(path, n)) for n in names)
+        elif not os.path.exists(path):
+            _fail(summary, path, "no such file or folder")
+        elif path.lower().endswith(".json"):
+            _fail(summary, path, "a json is not an image or video; a COCO split is given as --input <image folder> "
+                                 "--boxes-json <annotation json>")
+        else:
+            items.append((_kind(path), path))
+    return items
+
+
+def _fail(summary, path, reason):
+    logger.error("%s: %s", path, reason)
+    summary.failed.append((path, reason))
+
+
+class _Run:
+    """State shared by the image and video loops: predictors, box source, ids, results."""
+
+    def __init__(self, args, cfg, predictors, labels, box_source, out_dir, summary):
+        self.args, self.cfg = args, cfg
+        self.predictors, self.labels = predictors, labels
+        self.box_source = box_source
+        self.out_dir, self.summary = out_dir, summary
+        self.records = [[] for _ in predictors]  # per weight file: COCO results records
+        self.images = []  # images.json entries
+        self.used_ids = set()
+        self.used_names = set()
+        self.num_images = 0
+
+    def image_id(self, file_name):
+        known = self.box_source.image_id_for(file_name) if file_name else None
+        image_id = known if known is not None and known not in self.used_ids else max(self.used_ids, default=0) + 1
+        self.used_ids.add(image_id)
+        return image_id
+
+    def predict(self, image_bgr, file_name, image_id):
+        """Boxes once (looked up by file name), then every model on them; returns persons per model, records kept
+        under `image_id`."""
+        boxes = self.box_source(image_bgr, file_name)
+        all_persons = [p.predict(image_bgr, boxes) for p in self.predictors]
+        for records, persons in zip(self.records, all_persons):
+            records.extend({"image_id": image_id, "keypoints": person.keypoints, "score": person.score}
+                           for person in persons)
+        return all_persons
+
+    def draw(self, image_bgr, all_persons):
+        panels = [draw_persons(image_bgr, persons, self.cfg.DATASET.DATASET, self.args.kpt_thre)
+                  for persons in all_persons]
+        labels = self.labels if (len(panels) > 1 or self.args.labels) else None
+        return compose_panels(panels, labels)
+
+    def output_path(self, stem, ext):
+        name, n = f"{stem}{ext}", 1
+        while name in self.used_names:
+            name, n = f"{stem}_{n}{ext}", n + 1
+        self.used_names.add(name)
+        return os.path.join(self.out_dir, name)
+
+    def run_image(self, path):
+        try:
+            image = read_image(path)
+        except ImageReadError as e:
+            _fail(self.summary, path, str(e))
+            return
+        file_name = os.path.basename(path)
+        image_id = self.image_id(file_name)
+        all_persons = self.predict(image, file_name, image_id)
+        self.images.append({"id": image_id, "file_name": file_name, "path": path, "width": image.shape[1],
+                            "height": image.shape[0]})
+        if self.num_images % self.args.every == 0:
+            out = self.output_path(os.path.splitext(file_name)[0], ".jpg")
+            if not cv2.imwrite(out, self.draw(image, all_persons)):
+                _fail(self.summary, path, f"could not write {out}")
+                return
+            self.summary.images_written.append(out)
+        self.num_images += 1
+        self.summary.succeeded.append(path)
+
+    def run_video(self, path):
+        capture = cv2.VideoCapture(path)
+        ok, frame = capture.read() if capture.isOpened() else (False, None)
+        if not ok:
+            capture.release()
+            _fail(self.summary, path, "cannot open or decode the video (no frame could be read)")
+            return
+        fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+        out = self.output_path(os.path.splitext(os.path.basename(path))[0] + "_pose", ".mp4")
+        writer = None
+        frames = 0
+        try:
+            while ok:
+                file_name = f"{os.path.basename(path)}#{frames}"
+                image_id = self.image_id(None)
+                drawn = self.draw(frame, self.predict(frame, file_name, image_id))
+                self.images.append({"id": image_id, "file_name": file_name, "path": path, "frame": frames,
+                                    "width": frame.shape[1], "height": frame.shape[0]})
+                if writer is None:
+                    writer = cv2.VideoWriter(out, cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                             (drawn.shape[1], drawn.shape[0]))
+                    if not writer.isOpened():
+                        raise OSError(f"cv2.VideoWriter cannot write {out} (mp4v)")
+                writer.write(drawn)
+                frames += 1
+                if self.args.max_frames and frames >= self.args.max_frames:
+                    break
+                ok, frame = capture.read()
+        except OSError as e:
+            _fail(self.summary, path, str(e))
+            return
+        finally:
+            capture.release()
+            if writer is not None:
+                writer.release()
+        written = count_video_frames(out)
+        if written == 0:
+            _fail(self.summary, path, f"the written video {out} cannot be read back")
+            return
+        logger.info("%s: %d frames -> %s (%d frames read back)", path, frames, out, written)
+        self.summary.videos_written.append(out)
+        self.summary.succeeded.append(path)
+
+
+def count_video_frames(path):
+    """Frames decodable from a video file (0 when it does not open)."""
+    capture = cv2.VideoCapture(path)
+    count = 0
+    try:
+        while capture.isOpened():
+            ok, _ = capture.read()
+            if not ok:
+                break
+            count += 1
+    finally:
+        capture.release()
+    return count
+
+
+def main(argv=None):
+    """Runs the demo; returns a DemoSummary. Configuration, weight or box-source problems raise SystemExit with the
+    reason; per-input problems are reported and counted in the summary."""
+    args = parse_args(argv)
+    try:
+        cfg = load_cfg(args.cfg, args.opts)
+        device = resolve_device(args.device, cfg.DEVICE)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        raise SystemExit(f"demo: {e}") from None
+    engine.configure_torch(cfg, device)
+    try:
+        box_source = make_box_source(args.boxes_json, args.detector, args.whole_image, device, args.box_thre)
+    except (BoxSourceError, DetectorUnavailable) as e:
+        raise SystemExit(f"demo: {e}") from None
+    try:
+        predictors = [PosePredictor.from_config(cfg, w, device) for w in args.weights]
+    except (WeightLoadError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"demo: {e}") from None
+    # The output folder (and its log) is only created once the run can start.
+    out_dir = os.path.join(args.out_dir, args.name or config_name(args.cfg))
+    setup_logger(out_dir, 0, "demo")
+    summary = DemoSummary(out_dir=out_dir, panels=len(args.weights))
+    labels = args.labels or default_labels(args.weights)
+    logger.info("demo: %d weight file(s) %s, boxes from %s, flip test %s, output %s", len(predictors), labels,
+                box_source.description, "on" if predictors[0].flip_test else "off", out_dir)
+
+    run = _Run(args, cfg, predictors, labels, box_source, out_dir, summary)
+    items = expand_inputs(args.input, summary)
+    if isinstance(box_source, JsonBoxes):
+        unknown = [p for kind, p in items if kind == "image" and not box_source.has_image(os.path.basename(p))]
+        if unknown:
+            logger.warning("%d of %d images have no entry in %s (first: %s); they get no persons", len(unknown),
+                           len(items), box_source.path, unknown[0])
+    for kind, path in items:
+        if kind == "image":
+            if args.max_images and run.num_images >= args.max_images:
+                continue
+            run.run_image(path)
+        else:
+            run.run_video(path)
+
+    if run.images:
+        for records, label in zip(run.records, labels):
+            suffix = "" if len(labels) == 1 else "_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+            path = os.path.join(out_dir, f"keypoints_results{suffix}.json")
+            write_results(records, path)
+            summary.results_files.append(path)
+        with open(os.path.join(out_dir, "images.json"), "w") as f:
+            json.dump(run.images, f, indent=1)
+    print(f"demo: {len(summary.succeeded)} input(s) processed, {len(summary.failed)} failed; "
+          f"{len(summary.images_written)} image(s), {len(summary.videos_written)} video(s) and "
+          f"{len(summary.results_files)} results json(s) in {out_dir}")
+    for path, reason in summary.failed:
+        print(f"  FAILED {path}: {reason}")
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(1 if main().failed else 0)

@@ -1,0 +1,108 @@
+"""Export the generator (images -> heatmaps) to ONNX with a dynamic batch axis, then check it against PyTorch.
+
+    python tools/export_onnx.py --cfg experiments/synthetic/omnipose_quickstart.yaml \
+        --weights OmniPose/trained/coco/omnipose/omnipose_quickstart/model_best.pth --out omnipose_quickstart.onnx
+
+The graph takes `images` (B, 3, H, W) float32, normalised as the dataset does (ImageNet mean/std, RGB when
+DATASET.COLOR_RGB), with H, W = MODEL.IMAGE_SIZE, and returns `heatmaps` (B, K, H/4, W/4): the raw network output
+(logits for LOSS.TYPE bce). Flip test and decoding stay outside the graph (lib/core/inference.py, lib/core/codec.py).
+Pure and adversarially trained weights export the same graph: the discriminators are not part of the generator.
+The parity check runs onnxruntime on a batch size other than the export's and prints the max abs difference; above
+--tol (1e-4) the run fails with exit status 1. Uses the TorchScript exporter (dynamo=False): the torch.export-based
+one needs onnxscript, which is not a requirement.
+"""
+import argparse
+import logging
+import os
+import warnings
+
+import numpy as np
+import torch
+
+from lib.config import load_cfg
+from lib.core.predictor import load_generator
+from lib.utils.checkpoint import WeightLoadError
+
+logger = logging.getLogger("export_onnx")
+
+OPSET = 17
+EXPORT_BATCH = 2  # traced batch size; the parity check uses PARITY_BATCH to exercise the dynamic axis
+PARITY_BATCH = 3
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cfg", required=True, help="experiment yaml the weights were trained with")
+    parser.add_argument("--weights", required=True, help="weight file (pure or adversarial run, or a release file)")
+    parser.add_argument("--out", required=True, help="output .onnx path")
+    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+    parser.add_argument("--tol", type=float, default=1e-4, help="max abs heatmap difference allowed vs PyTorch")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random check inputs")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    return parser.parse_args(argv)
+
+
+def export(model, path, image_size_wh, opset=OPSET):
+    """Traces `model` (eval, CPU) at batch EXPORT_BATCH into `path` with batch axis 'batch' dynamic."""
+    width, height = image_size_wh
+    example = torch.randn(EXPORT_BATCH, 3, height, width)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with warnings.catch_warnings():
+        # The tracer warns about the model's shape checks on the input (constant for a fixed input size) and about
+        # the legacy exporter being deprecated; neither affects this graph, and the parity check below verifies it.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model, (example,), path, dynamo=False, opset_version=opset, input_names=["images"],
+            output_names=["heatmaps"], dynamic_axes={"images": {0: "batch"}, "heatmaps": {0: "batch"}},
+            do_constant_folding=True,
+        )
+
+
+def parity(model, path, image_size_wh, seed=0):
+    """Max abs difference between onnxruntime and PyTorch heatmaps on a random (PARITY_BATCH, 3, H, W) batch.
+
+    Returns:
+        (max_abs_diff, onnx output shape)
+    """
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(path)
+    width, height = image_size_wh
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(PARITY_BATCH, 3, height, width, generator=generator)
+    with torch.no_grad():
+        expected = model(images).float().numpy()
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = session.run(["heatmaps"], {"images": images.numpy()})[0]
+    if got.shape != expected.shape:
+        raise RuntimeError(f"{path}: onnxruntime output shape {got.shape} != PyTorch {expected.shape}")
+    return float(np.abs(got - expected).max()), got.shape
+
+
+def main(argv=None):
+    """Exports and checks; returns {'out', 'max_abs_diff', 'shape'}. Raises SystemExit on bad input or parity."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_cfg(args.cfg, args.opts)
+        model = load_generator(cfg, args.weights)
+    except (ValueError, FileNotFoundError, WeightLoadError) as e:
+        raise SystemExit(f"export_onnx: {e}") from None
+    torch.set_flush_denormal(True)
+    image_size = tuple(int(v) for v in cfg.MODEL.IMAGE_SIZE)
+    export(model, args.out, image_size, args.opset)
+    max_diff, shape = parity(model, args.out, image_size, args.seed)
+    print(f"exported {args.weights} -> {args.out} (opset {args.opset}, input images (batch, 3, {image_size[1]}, "
+          f"{image_size[0]}), output heatmaps {('batch',) + tuple(shape[1:])})")
+    print(f"onnxruntime vs PyTorch on a batch of {shape[0]}: max abs heatmap difference {max_diff:.3g} "
+          f"(tolerance {args.tol:g})")
+    if not max_diff < args.tol:
+        raise SystemExit(f"export_onnx: parity check failed: max abs difference {max_diff:.3g} >= {args.tol:g}")
+    return {"out": args.out, "max_abs_diff": max_diff, "shape": shape}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""AP per epoch of several runs from their metrics.jsonl files (the pure-versus-adversarial graph), and a markdown
+table of each run's final and best stats.
+
+    python tools/plot_runs.py OmniPose/trained/coco/omnipose/omnipose_quickstart \
+        OmniPose/trained_GAN/coco/omnipose/omnipose_quickstart --labels OmniPose OmniPoseAN --out docs/ap_per_epoch.png
+"""
+import argparse
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from lib.core.engine import read_metrics  # noqa: E402
+
+TABLE_STATS = ["AP", "AP .5", "AP .75", "AR", "AP (v=1 only)", "acc v=1", "acc v=2"]
+
+
+def load_runs(run_dirs, labels=None):
+    """[(label, [records with an 'AP']), ...]; a folder without metrics.jsonl is an error naming it."""
+    runs = []
+    for i, run_dir in enumerate(run_dirs):
+        records = [r for r in read_metrics(run_dir) if r.get("AP") is not None]
+        if not records:
+            raise FileNotFoundError(f"{run_dir}: no metrics.jsonl with evaluated epochs (expected "
+                                    f"{os.path.join(run_dir, 'metrics.jsonl')} written by tools/train*.py)")
+        runs.append((labels[i] if labels else os.path.basename(os.path.normpath(run_dir)), records))
+    return runs
+
+
+def plot(runs, out_path, epoch_offsets=None):
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for i, (label, records) in enumerate(runs):
+        offset = epoch_offsets[i] if epoch_offsets else 0
+        ax.plot([r["epoch"] + 1 + offset for r in records], [r["AP"] for r in records], marker="o", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("COCO OKS AP (val)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    fig.savefig(out_path)
+    plt.close(fig)
+
+
+def table(runs):
+    """Markdown: per run, the final epoch's stats and the best AP with its epoch."""
+    head = "| run | epochs | " + " | ".join(f"final {s}" for s in TABLE_STATS) + " | best AP (epoch) |"
+    lines = [head, "|" + "---|" * (len(TABLE_STATS) + 3)]
+    for label, records in runs:
+        final = records[-1]
+        best = max(records, key=lambda r: r["AP"])
+        values = [final.get(s) for s in TABLE_STATS]
+        cells = [f"{v:.3f}" if isinstance(v, (int, float)) else "-" for v in values]
+        lines.append(f"| {label} | {final['epoch'] + 1} | " + " | ".join(cells) +
+                     f" | {best['AP']:.3f} ({best['epoch'] + 1}) |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="run folders holding metrics.jsonl")
+    parser.add_argument("--labels", nargs="+", help="legend labels, one per run")
+    parser.add_argument("--offsets", nargs="+", type=int, help="epochs to add per run (a fine-tune after E epochs)")
+    parser.add_argument("--out", default="docs/ap_per_epoch.png", help="PNG to write")
+    args = parser.parse_args(argv)
+    for name, values in (("--labels", args.labels), ("--offsets", args.offsets)):
+        if values and len(values) != len(args.runs):
+            parser.error(f"{name} needs one value per run ({len(args.runs)}), got {len(values)}")
+    runs = load_runs(args.runs, args.labels)
+    plot(runs, args.out, args.offsets)
+    text = table(runs)
+    print(text)
+    print(f"graph written to {args.out}", file=sys.stderr)
+    return text
+
+
+if __name__ == "__main__":
+    main()
