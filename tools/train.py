@@ -79,13 +79,7 @@ def main(argv=None):
             engine.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf, best_epoch=tracker.best_epoch))
         dist.barrier()
 
-    if dist.is_main_process():
-        ckpt.atomic_save(model.state_dict(), os.path.join(run_dir, "final_state.pth"))
-        logger.info("done: best %.4f at epoch %d; outputs in %s", tracker.best_perf, tracker.best_epoch, run_dir)
-        if writer is not None:
-            writer.close()
-    dist.cleanup()
-    return run_dir
+    return engine.finish_run(model, run_dir, tracker, writer)
 
 
 if __name__ == "__main__":

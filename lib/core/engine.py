@@ -273,3 +273,16 @@ class BestTracker:
                 self.best_perf, self.best_epoch = perf, epoch
                 atomic_save(dist.unwrap(model).state_dict(), os.path.join(self.run_dir, "model_best.pth"))
         return name_values
+
+
+def finish_run(model, run_dir, tracker, writer):
+    """final_state.pth (the bare generator), the closing log line, TensorBoard and the process group."""
+    from lib.utils.checkpoint import atomic_save
+
+    if dist.is_main_process():
+        atomic_save(dist.unwrap(model).state_dict(), os.path.join(run_dir, "final_state.pth"))
+        logger.info("done: best %.4f at epoch %d; outputs in %s", tracker.best_perf, tracker.best_epoch, run_dir)
+        if writer is not None:
+            writer.close()
+    dist.cleanup()
+    return run_dir

@@ -28,6 +28,7 @@ from lib.dataset.joints_dataset import ImageReadError
 from lib.models import build_generator
 from lib.utils.checkpoint import WeightLoadError
 from lib.utils.transforms import PIXEL_STD, box_to_center_scale
+from tests.helpers import narrow_model_opts
 
 torch.set_flush_denormal(True)
 torch.set_num_threads(1)
@@ -36,14 +37,8 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 OCHUMAN = SHARED / "ochuman"
 VIDEO = SHARED / "video" / "demo.mp4"
 # A W8 OmniPose at 48x64 (w x h): a fraction of a second per image on one core.
-TINY = [
+TINY = narrow_model_opts() + [
     "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.HEATMAP_SIZE", "[12,16]", "MODEL.SIGMA", "1.0", "TEST.BLUR_KERNEL", "3",
-    "MODEL.EXTRA.STAGE1.NUM_BLOCKS", "[1]", "MODEL.EXTRA.STAGE1.NUM_CHANNELS", "[16]",
-    "MODEL.EXTRA.STAGE2.NUM_BLOCKS", "[1,1]", "MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[8,16]",
-    "MODEL.EXTRA.STAGE3.NUM_MODULES", "1", "MODEL.EXTRA.STAGE3.NUM_BLOCKS", "[1,1,1]",
-    "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[8,16,32]",
-    "MODEL.EXTRA.STAGE4.NUM_MODULES", "1", "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[1,1,1,1]",
-    "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[8,16,32,64]",
 ]
 
 needs_fixtures = pytest.mark.skipif(not (OCHUMAN / "test_ochuman.json").is_file() or not VIDEO.is_file(),

@@ -13,6 +13,7 @@ from lib.config import load_cfg
 from lib.models import GENERATORS, build_generator, check_train_batch_size, set_trainable
 from lib.models.hrnet_common import GaussianFilter
 from lib.models.omnipose import OmniPose
+from tests.helpers import narrow_model_opts
 
 torch.set_flush_denormal(True)  # random-init HRNets run 10-25x slower on CPU without it
 torch.set_num_threads(1)
@@ -22,13 +23,7 @@ REFERENCE = REPO / ".." / "shared" / "reference"
 COCO = REPO / "experiments" / "coco"
 
 # W8-ish HRNet: 1 module per stage except 2 in stage 4 (so "the last module" differs from the first), 1 block each.
-NARROW = [
-    "MODEL.EXTRA.STAGE1.NUM_BLOCKS", "[1]", "MODEL.EXTRA.STAGE1.NUM_CHANNELS", "[16]",
-    "MODEL.EXTRA.STAGE2.NUM_BLOCKS", "[1, 1]", "MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[8, 16]",
-    "MODEL.EXTRA.STAGE3.NUM_MODULES", "1", "MODEL.EXTRA.STAGE3.NUM_BLOCKS", "[1, 1, 1]",
-    "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[8, 16, 32]",
-    "MODEL.EXTRA.STAGE4.NUM_MODULES", "2", "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[1, 1, 1, 1]",
-    "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[8, 16, 32, 64]",
+NARROW = narrow_model_opts(stage4_modules=2) + [
     "MODEL.IMAGE_SIZE", "[64, 64]", "MODEL.HEATMAP_SIZE", "[16, 16]",
 ]
 LAST_STAGE4 = "stage4.1."  # the last stage-4 module of NARROW

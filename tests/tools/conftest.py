@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from lib.dataset.synthetic import generate
+from tests.helpers import narrow_model_opts
 
 QUICKSTART = "experiments/synthetic/omnipose_quickstart.yaml"
 
@@ -20,12 +21,7 @@ def tiny_opts(root, output_dir, epochs=2):
     return [
         "DATASET.ROOT", str(root), "OUTPUT_DIR", str(output_dir), "WORKERS", "0", "PRINT_FREQ", "1",
         "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.HEATMAP_SIZE", "[12,16]", "MODEL.SIGMA", "1.0",
-        "MODEL.EXTRA.STAGE1.NUM_BLOCKS", "[1]", "MODEL.EXTRA.STAGE1.NUM_CHANNELS", "[16]",
-        "MODEL.EXTRA.STAGE2.NUM_BLOCKS", "[1,1]", "MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[8,16]",
-        "MODEL.EXTRA.STAGE3.NUM_MODULES", "1", "MODEL.EXTRA.STAGE3.NUM_BLOCKS", "[1,1,1]",
-        "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[8,16,32]",
-        "MODEL.EXTRA.STAGE4.NUM_MODULES", "1", "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[1,1,1,1]",
-        "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[8,16,32,64]",
+    ] + narrow_model_opts() + [
         "TRAIN.END_EPOCH", str(epochs), "TRAIN.BATCH_SIZE_PER_GPU", "4", "TRAIN.LR_STEP", "[1]",
         "TRAIN.WARMUP_ITERS", "2", "TEST.BATCH_SIZE_PER_GPU", "8", "TEST.BLUR_KERNEL", "3",
         "GAN.POSE_WIDTHS", "[8,16,16,16,16]", "GAN.POSE_DEC_WIDTHS", "[16,16,8]",

@@ -8,6 +8,7 @@ import torch.nn as nn
 from lib.config import load_cfg
 from lib.models import build_generator
 from tools.model_info import main
+from tests.helpers import narrow_model_opts
 
 torch.set_flush_denormal(True)
 torch.set_num_threads(1)
@@ -15,13 +16,7 @@ torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_YAML = str(REPO / "experiments" / "coco" / "omnipose_w48_384x288_train.yaml")
 
-NARROW = [
-    "MODEL.EXTRA.STAGE1.NUM_BLOCKS", "[1]", "MODEL.EXTRA.STAGE1.NUM_CHANNELS", "[16]",
-    "MODEL.EXTRA.STAGE2.NUM_BLOCKS", "[1, 1]", "MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[8, 16]",
-    "MODEL.EXTRA.STAGE3.NUM_MODULES", "1", "MODEL.EXTRA.STAGE3.NUM_BLOCKS", "[1, 1, 1]",
-    "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[8, 16, 32]",
-    "MODEL.EXTRA.STAGE4.NUM_MODULES", "1", "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[1, 1, 1, 1]",
-    "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[8, 16, 32, 64]",
+NARROW = narrow_model_opts() + [
     "MODEL.IMAGE_SIZE", "[64, 64]", "MODEL.HEATMAP_SIZE", "[16, 16]",
 ]
 

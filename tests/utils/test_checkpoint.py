@@ -17,17 +17,12 @@ from lib.utils.checkpoint import (
     load_weights,
     read_weight_file,
 )
+from tests.helpers import narrow_model_opts
 
 torch.set_flush_denormal(True)
 torch.set_num_threads(1)
 
-NARROW = [
-    "MODEL.EXTRA.STAGE1.NUM_BLOCKS", "[1]", "MODEL.EXTRA.STAGE1.NUM_CHANNELS", "[16]",
-    "MODEL.EXTRA.STAGE2.NUM_BLOCKS", "[1, 1]", "MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[8, 16]",
-    "MODEL.EXTRA.STAGE3.NUM_MODULES", "1", "MODEL.EXTRA.STAGE3.NUM_BLOCKS", "[1, 1, 1]",
-    "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[8, 16, 32]",
-    "MODEL.EXTRA.STAGE4.NUM_MODULES", "1", "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[1, 1, 1, 1]",
-    "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[8, 16, 32, 64]",
+NARROW = narrow_model_opts() + [
     "MODEL.IMAGE_SIZE", "[64, 64]", "MODEL.HEATMAP_SIZE", "[16, 16]",
 ]
 
