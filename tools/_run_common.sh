@@ -13,7 +13,7 @@ ensure_synthetic() {
     *synthetic*)
       if [ ! -f "$root/annotations/person_keypoints_val2017.json" ] || [ ! -f "$root/annotations/person_keypoints_train2017.json" ]; then
         echo "[run] $root has no synthetic dataset yet: generating it (tools/make_synthetic_coco.py, one-time)"
-        "$PYTHON" tools/make_synthetic_coco.py --out "$root" ${SYNTHETIC_ARGS:-} || return 1
+        "$PYTHON" tools/make_synthetic_coco.py --out "$root" ${SYNTHETIC_ARGS:---workers 2} || return 1
       fi ;;
   esac
 }
