@@ -1,4 +1,4 @@
-"""Poses drawn on images, image folders, videos or a COCO split, into OmniPose/samples/<run name>/.
+r"""Poses drawn on images, image folders, videos or a COCO split, into OmniPose/samples/<run name>/.
 
     python tools/demo.py --cfg experiments/synthetic/omnipose_quickstart.yaml \
         --weights OmniPose/trained/coco/omnipose/omnipose_quickstart/model_best.pth \

@@ -1,4 +1,4 @@
-"""Export the generator (images -> heatmaps) to ONNX with a dynamic batch axis, then check it against PyTorch.
+r"""Export the generator (images -> heatmaps) to ONNX with a dynamic batch axis, then check it against PyTorch.
 
     python tools/export_onnx.py --cfg experiments/synthetic/omnipose_quickstart.yaml \
         --weights OmniPose/trained/coco/omnipose/omnipose_quickstart/model_best.pth --out omnipose_quickstart.onnx

@@ -1,4 +1,4 @@
-"""AP per epoch of several runs from their metrics.jsonl files (the pure-versus-adversarial graph), and a markdown
+r"""AP per epoch of several runs from their metrics.jsonl files (the pure-versus-adversarial graph), and a markdown
 table of each run's final and best stats.
 
     python tools/plot_runs.py OmniPose/trained/coco/omnipose/omnipose_quickstart \

@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint, a bare weight file, or an original OmniPose/HRNet release file.
+r"""Evaluate a checkpoint, a bare weight file, or an original OmniPose/HRNet release file.
 
     python tools/test.py --cfg experiments/coco/omnipose_w48_384x288.yaml TEST.MODEL_FILE model_best.pth
     python tools/test.py --cfg experiments/coco/omnipose_w48_384x288.yaml MODEL.EXTRA.HEAD waspv1 \

@@ -9,7 +9,6 @@
 Runs land in OUTPUT_DIR/<dataset>/<model>/<config name>/ (OUTPUT_DIR defaults to OmniPose/trained): checkpoint.pth
 (every epoch), model_best.pth and final_state.pth (bare generator weights), metrics.jsonl, config.yaml, the log, tb/.
 """
-import argparse
 import logging
 import os
 
@@ -26,12 +25,7 @@ logger = logging.getLogger("train")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True, help="experiment yaml")
-    parser.add_argument("--resume", default="", help="checkpoint.pth to continue exactly (else AUTO_RESUME decides)")
-    parser.add_argument("--init-from", default="", help="generator weights to start a NEW run from")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
-    return parser.parse_args(argv)
+    return engine.training_arg_parser(__doc__).parse_args(argv)
 
 
 def main(argv=None):

@@ -12,7 +12,6 @@ the adversarial knobs (defaults apply when a yaml has none).
 checkpoint.pth holds the generator, both discriminators, every optimizer and scheduler, the epoch and the best
 indicator; model_best.pth and final_state.pth hold the generator alone, so inference costs what pure OmniPose costs.
 """
-import argparse
 import logging
 import os
 
@@ -31,11 +30,7 @@ logger = logging.getLogger("train_AN")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True, help="experiment yaml")
-    parser.add_argument("--resume", default="", help="checkpoint.pth to continue exactly (else AUTO_RESUME decides)")
-    parser.add_argument("--init-from", default="", help="generator weights to start from (overrides GAN.GENERATOR_INIT)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    parser = engine.training_arg_parser(__doc__, "generator weights to start from (overrides GAN.GENERATOR_INIT)")
     return parser.parse_args(argv)
 
 

@@ -286,3 +286,15 @@ def finish_run(model, run_dir, tracker, writer):
             writer.close()
     dist.cleanup()
     return run_dir
+
+
+def training_arg_parser(description, init_help="generator weights to start a NEW run from"):
+    """The command line both trainers share: --cfg, --resume, --init-from and trailing KEY VALUE overrides."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cfg", required=True, help="experiment yaml")
+    parser.add_argument("--resume", default="", help="checkpoint.pth to continue exactly (else AUTO_RESUME decides)")
+    parser.add_argument("--init-from", default="", help=init_help)
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    return parser

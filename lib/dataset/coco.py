@@ -201,18 +201,15 @@ class COCODataset(JointsDataset):
                 keypoints = keypoints.reshape(self.num_joints, 3)
                 if not (keypoints[:, 2] > 0).any():
                     continue
-                center, scale = box_to_center_scale(box, self.aspect_ratio)
-                records.append({
-                    "image": self._image_path(image_id),
-                    "image_id": int(image_id),
-                    "center": center,
-                    "scale": scale,
-                    "joints": keypoints[:, :2].copy(),
-                    "joints_vis": keypoints[:, 2].copy(),
-                    "score": 1.0,
-                    "area": float(ann["area"]),
-                })
+                records.append(self._record(image_id, box, keypoints[:, :2].copy(), keypoints[:, 2].copy(), 1.0,
+                                            float(ann["area"])))
         return records
+
+    def _record(self, image_id, box, joints, joints_vis, score, area):
+        """One db entry (the JointsDataset record format) for a person box [x, y, w, h] in image px."""
+        center, scale = box_to_center_scale(box, self.aspect_ratio)
+        return {"image": self._image_path(image_id), "image_id": int(image_id), "center": center, "scale": scale,
+                "joints": joints, "joints_vis": joints_vis, "score": score, "area": area}
 
     def _detection_db(self, bbox_file, score_threshold):
         """One record per category-1 detection with score >= TEST.IMAGE_THRE; joints and visibility are zeros."""
@@ -243,17 +240,8 @@ class COCODataset(JointsDataset):
             box = clean_box(det["bbox"], info.get("width", np.inf), info.get("height", np.inf))
             if box is None:
                 continue
-            center, scale = box_to_center_scale(box, self.aspect_ratio)
-            records.append({
-                "image": self._image_path(image_id),
-                "image_id": int(image_id),
-                "center": center,
-                "scale": scale,
-                "joints": np.zeros((self.num_joints, 2)),
-                "joints_vis": np.zeros(self.num_joints),
-                "score": float(det["score"]),
-                "area": float(box[2] * box[3]),
-            })
+            records.append(self._record(image_id, box, np.zeros((self.num_joints, 2)), np.zeros(self.num_joints),
+                                        float(det["score"]), float(box[2] * box[3])))
         logger.info("%s: %d of %d detections kept (person, score >= %g)", bbox_file, len(records), len(detections),
                     score_threshold)
         return records
