@@ -53,9 +53,9 @@ def table(runs):
         final = records[-1]
         best = max(records, key=lambda r: r["AP"])
         values = [final.get(s) for s in TABLE_STATS]
-        cells = [f"{v:.3f}" if isinstance(v, (int, float)) else "-" for v in values]
+        cells = [f"{v:.4f}" if isinstance(v, (int, float)) else "-" for v in values]
         lines.append(f"| {label} | {final['epoch'] + 1} | " + " | ".join(cells) +
-                     f" | {best['AP']:.3f} ({best['epoch'] + 1}) |")
+                     f" | {best['AP']:.4f} ({best['epoch'] + 1}) |")
     return "\n".join(lines)
 
 
