@@ -1,7 +1,9 @@
 # Shared by run_train.sh, run_train_AN.sh, run_test.sh and run_demo.sh (sourced, not run).
-# Picks the python of .venv when there is one, and generates the synthetic dataset on first use.
-PYTHON=${PYTHON:-python}
-if [ -x .venv/bin/python ] && [ -z "${VIRTUAL_ENV:-}" ]; then PYTHON=.venv/bin/python; fi
+# Picks the interpreter, and generates the synthetic dataset on first use.
+# An explicit PYTHON wins; else the project's .venv (unless another virtual environment is active); else python.
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ] && [ -z "${VIRTUAL_ENV:-}" ]; then PYTHON=.venv/bin/python; else PYTHON=python; fi
+fi
 QUICKSTART_CFG=experiments/synthetic/omnipose_quickstart.yaml
 SYNTHETIC_ROOT=data/synthetic
 
