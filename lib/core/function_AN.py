@@ -264,11 +264,12 @@ class AdversarialStep:
     def _autocast(self):
         return torch.autocast(self.device_type, enabled=self.amp)
 
-    def _discriminators(self):
+    def discriminators(self):
+        """The present discriminators, as given (possibly DDP-wrapped)."""
         return [d for d in (self.pose_disc, self.conf_disc) if d is not None]
 
     def _disc_params(self):
-        return [p for d in self._discriminators() for p in d.parameters()]
+        return [p for d in self.discriminators() for p in d.parameters()]
 
     def _step(self, loss, optimizer, params, scaler, max_norm):
         """Backward, optional clipping (on unscaled gradients), optimizer step."""
@@ -357,7 +358,7 @@ class AdversarialStep:
 
     def _discriminator_step(self, image_small, real, fake, p_fake, c_fake, mask, stats):
         """D update (spec 5.6 step 2). Returns the detached fake logits per discriminator (for warm-up logging)."""
-        discs = self._discriminators()
+        discs = self.discriminators()
         was_training = [d.training for d in discs]
         for d in discs:
             d.train()
@@ -417,7 +418,7 @@ class AdversarialStep:
 
     def _generator_step(self, output, loss_mse, image_small, fake, mask, ramp, measure_grad_ratio, stats):
         """G update (spec 5.6 step 3) against the unwrapped, frozen, eval-mode discriminators."""
-        discs = [_unwrap(d) for d in self._discriminators()]
+        discs = [_unwrap(d) for d in self.discriminators()]
         was_training = [d.training for d in discs]
         requires = [[p.requires_grad for p in d.parameters()] for d in discs]
         try:
@@ -505,7 +506,7 @@ def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_ite
     warmup = epoch < cfg.GAN.WARMUP_EPOCHS
     ramp_iters = int(round(cfg.GAN.RAMP_EPOCHS * num_iters))
     step.generator.train()
-    for disc in step._discriminators():
+    for disc in step.discriminators():
         disc.train()
     meters, start = {}, time.time()
     progress = tqdm(total=num_iters, desc=f"epoch {epoch}{' (D warm-up)' if warmup else ''}",

@@ -15,6 +15,12 @@ def tiny_synthetic(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def opts(tmp_path_factory):
+    """tiny_opts for tests that build models but never read the dataset or write a run folder."""
+    return tiny_opts(tmp_path_factory.mktemp("unused_root"), tmp_path_factory.mktemp("unused_out"))
+
+
 def tiny_opts(root, output_dir, epochs=2):
     """A W8 OmniPose at 64x48 on the tiny set: seconds per epoch on one CPU core."""
     torch.set_flush_denormal(True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import pytest
 import torch
-from conftest import QUICKSTART, tiny_opts
+from conftest import QUICKSTART
 from pycocotools.coco import COCO
 
 from lib.config import load_cfg
@@ -27,11 +27,6 @@ VIDEO = SHARED / "video" / "demo.mp4"
 
 pytestmark = pytest.mark.skipif(not OCHUMAN_JSON.is_file() or not VIDEO.is_file(),
                                 reason=f"shared real fixtures not found under {SHARED}")
-
-
-@pytest.fixture(scope="module")
-def opts(tmp_path_factory):
-    return tiny_opts(tmp_path_factory.mktemp("unused_root"), tmp_path_factory.mktemp("unused_out"))
 
 
 @pytest.fixture(scope="module")

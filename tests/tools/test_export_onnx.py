@@ -2,7 +2,7 @@
 weight files, and the loader's error for weights of another head."""
 import pytest
 import torch
-from conftest import QUICKSTART, tiny_opts
+from conftest import QUICKSTART
 
 from lib.config import load_cfg
 from lib.models import build_generator
@@ -12,11 +12,6 @@ onnx = pytest.importorskip("onnx", reason="onnx is a test extra (requirements-te
 pytest.importorskip("onnxruntime", reason="onnxruntime is a test extra (requirements-test.txt)")
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def opts(tmp_path_factory):
-    return tiny_opts(tmp_path_factory.mktemp("unused_root"), tmp_path_factory.mktemp("unused_out"))
 
 
 @pytest.fixture(scope="module")
