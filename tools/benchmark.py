@@ -14,7 +14,8 @@ import time
 import torch
 
 from lib.config import load_cfg
-from lib.core.engine import configure_torch
+from lib.core.engine import configure_torch, place_model
+from lib.core.function import autocast_for, training_amp_enabled
 from lib.core.function_AN import AdversarialStep
 from lib.core.inference import predict_heatmaps
 from lib.core.loss import build_loss
@@ -59,7 +60,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=0, help="batch size (default TRAIN.BATCH_SIZE_PER_GPU)")
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--amp", action="store_true", help="autocast on CUDA")
+    parser.add_argument("--amp", action="store_true", help="set AMP True (fp16 on CUDA, bf16 on a CPU that has it)")
     parser.add_argument("--data", action="store_true", help="also time the training data loader (needs the dataset)")
     parser.add_argument("--json", default="", help="also write the results here")
     parser.add_argument("opts", nargs=argparse.REMAINDER)
@@ -68,17 +69,21 @@ def main(argv=None):
     device = init_distributed(cfg.DEVICE)
     configure_torch(cfg, device)
     batch = args.batch or cfg.TRAIN.BATCH_SIZE_PER_GPU
-    amp = args.amp and device.type == "cuda"
+    if args.amp:
+        cfg.defrost()
+        cfg.AMP = True
+        cfg.freeze()
+    amp = training_amp_enabled(cfg, device)
     results = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "batch": batch,
-               "input": list(cfg.MODEL.IMAGE_SIZE), "amp": amp}
+               "input": list(cfg.MODEL.IMAGE_SIZE), "amp": amp, "channels_last": cfg.CHANNELS_LAST}
 
-    generator = build_generator(cfg).to(device)
+    generator = place_model(build_generator(cfg), cfg, device)
     criterion = build_loss(cfg)
     optimizer = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=1e-4)
     images, target, weight, joints_hm, area_hm = synthetic_batch(cfg, batch, device)
 
     def pure_step():
-        with torch.autocast(device.type, enabled=amp):
+        with torch.autocast(device.type, enabled=amp):  # as training: fp16 on CUDA, bf16 on CPU
             loss = criterion(generator(images).float(), target, weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -93,7 +98,7 @@ def main(argv=None):
         results["train_pure_peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
 
     pose_disc, conf_disc = build_discriminators(cfg)
-    pose_disc, conf_disc = (d.to(device) if d is not None else None for d in (pose_disc, conf_disc))
+    pose_disc, conf_disc = (place_model(d, cfg, device) if d is not None else None for d in (pose_disc, conf_disc))
     d_params = [p for d in (pose_disc, conf_disc) if d is not None for p in d.parameters()]
     if d_params:
         d_optimizer = torch.optim.Adam(d_params, lr=1e-4, betas=(0.5, 0.999))
@@ -107,7 +112,7 @@ def main(argv=None):
     generator.eval()
     for flip in (False, True):
         pairs = [(1, 2), (3, 4)] if flip else None
-        with torch.autocast(device.type, enabled=amp):
+        with autocast_for(device, amp):  # as evaluation: fp32 on CPU
             t = _median_seconds(lambda: predict_heatmaps(generator, images, pairs), device, args.warmup, args.iters)
         results[f"infer_{'flip' if flip else 'plain'}_img_s"] = batch / t
 

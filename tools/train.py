@@ -36,7 +36,7 @@ def main(argv=None):
     if args.init_from:
         ckpt.load_weights(model, args.init_from)
         logger.info("initialised the generator from %s", args.init_from)
-    model.to(device)
+    model = engine.place_model(model, cfg, device)
     check_train_batch_size(cfg, cfg.TRAIN.BATCH_SIZE_PER_GPU)
     train_set, val_set, train_loader, val_loader, num_iters = engine.build_data(cfg, device)
 

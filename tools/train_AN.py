@@ -19,6 +19,7 @@ import torch
 
 from lib.config import load_cfg
 from lib.core import engine
+from lib.core.function import training_amp_enabled
 from lib.core.function_AN import AdversarialStep, train_adversarial_epoch
 from lib.core.loss import build_loss
 from lib.models import build_generator, check_train_batch_size
@@ -58,9 +59,9 @@ def main(argv=None):
         ckpt.load_weights(generator, init_from)
         logger.info("initialised the generator from %s", init_from)
     pose_disc, conf_disc = build_discriminators(cfg)
-    generator.to(device)
-    pose_disc = pose_disc.to(device) if pose_disc is not None else None
-    conf_disc = conf_disc.to(device) if conf_disc is not None else None
+    generator = engine.place_model(generator, cfg, device)
+    pose_disc = engine.place_model(pose_disc, cfg, device) if pose_disc is not None else None
+    conf_disc = engine.place_model(conf_disc, cfg, device) if conf_disc is not None else None
     check_train_batch_size(cfg, cfg.TRAIN.BATCH_SIZE_PER_GPU)
     train_set, val_set, train_loader, val_loader, num_iters = engine.build_data(cfg, device)
 
@@ -68,9 +69,9 @@ def main(argv=None):
     g_optimizer = engine.build_optimizer(cfg, generator.parameters())
     d_optimizer = build_d_optimizer(cfg, (pose_disc, conf_disc))
     scheduler = engine.build_scheduler(cfg, g_optimizer, num_iters)
-    use_amp = cfg.AMP and device.type == "cuda"
-    g_scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    d_scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    use_amp = training_amp_enabled(cfg, device)  # fp16 on CUDA (with scalers), bf16 on a CPU that has it
+    g_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
+    d_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
     discs = {"pose_disc": pose_disc, "conf_disc": conf_disc}
     tracker = engine.BestTracker(cfg, run_dir)
     start_epoch = 0

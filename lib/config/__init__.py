@@ -91,7 +91,9 @@ def _merge_dict(cfg, data, source, prefix=""):
 
 def _parse_override(text):
     """Python literals first (so 2e-4 is a float, which yaml 1.1 reads as a string), then yaml (true/false, null),
-    else the plain string."""
+    else the plain string. An empty value is the empty string (clears a path such as MODEL.PRETRAINED)."""
+    if not text.strip():
+        return ""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

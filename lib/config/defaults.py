@@ -26,8 +26,12 @@ _C.PIN_MEMORY = True
 _C.SEED = 0
 # 'auto' (CUDA when available, else CPU), 'cpu' or 'cuda'.
 _C.DEVICE = "auto"
-# Mixed precision (torch.autocast + GradScaler) on CUDA; ignored on CPU.
+# Mixed precision in training: fp16 autocast + GradScaler on CUDA; bf16 autocast on a CPU with native bf16
+# (AVX512-BF16 or AMX), fp32 with a warning on other CPUs. Evaluation on CPU always runs fp32.
 _C.AMP = False
+# Keep the models in channels_last memory format (faster oneDNN convolutions on CPU, tensor cores with AMP on CUDA;
+# the weights and checkpoints are unchanged).
+_C.CHANNELS_LAST = False
 # Use deterministic algorithms (slower); for exact-resume checks.
 _C.DETERMINISTIC = False
 

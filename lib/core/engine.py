@@ -36,6 +36,19 @@ def configure_torch(cfg, device):
         torch.backends.cudnn.enabled = cfg.CUDNN.ENABLED
     if cfg.DETERMINISTIC:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    if cfg.AMP and device.type == "cpu":
+        from lib.core.function import cpu_has_native_bf16
+
+        if cpu_has_native_bf16():
+            logger.info("AMP: training forwards in bf16 autocast on this CPU (evaluation stays fp32)")
+        else:
+            logger.warning("AMP is on but this CPU has no native bf16 (AVX512-BF16 or AMX): training in fp32")
+
+
+def place_model(model, cfg, device):
+    """Moves a model to `device`, in channels_last memory format when CHANNELS_LAST (values unchanged)."""
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if cfg.CHANNELS_LAST else model
 
 
 def seed_everything(seed):
@@ -201,11 +214,11 @@ def setup_run(cfg_path, opts, default_output, log_name, args=None):
 
     cfg = load_cfg(cfg_path, opts)
     device = dist.init_distributed(cfg.DEVICE)
-    configure_torch(cfg, device)
     run_dir = run_dir_for(cfg, cfg_path, default_output)
     if dist.is_main_process():
         os.makedirs(run_dir, exist_ok=True)
     setup_logger(run_dir, dist.get_rank(), log_name)
+    configure_torch(cfg, device)  # after the logger: it reports the precision in use
     log_environment(cfg, args if args is not None else {}, device)
     if dist.is_main_process():
         save_config(cfg, run_dir)

@@ -5,6 +5,8 @@
 project used because plain MSE trained slowly on sparse Gaussian targets. Its network output is a logit map, so
 `output_to_heatmap` applies the sigmoid wherever the output is read as a heatmap (evaluation, discriminators).
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -52,3 +54,18 @@ def build_loss(cfg):
 def output_to_heatmap(output, loss_type):
     """The network output read as heatmaps: unchanged for 'mse', sigmoid of the logits for 'bce'."""
     return torch.sigmoid(output) if loss_type == "bce" else output
+
+
+def bce_prior_logit(heatmap_size, sigma, pos_weight):
+    """The constant logit that minimises the weighted BCE on a one-Gaussian target map: the starting bias of the
+    output conv for LOSS.TYPE 'bce' (as focal-loss detectors start from the class prior). Starting at sigmoid(0) =
+    0.5 everywhere, the first few hundred iterations only learn to darken the background.
+
+    A unit-peak Gaussian holds 2*pi*sigma^2 of target mass and pi*sigma^2 of squared mass, so with pixel weights
+    1 + (pos_weight - 1) * t the optimal constant is sum(w t) / sum(w).
+    """
+    width, height = heatmap_size
+    mass, squared = 2.0 * math.pi * sigma**2, math.pi * sigma**2
+    p = (mass + (pos_weight - 1.0) * squared) / (width * height + (pos_weight - 1.0) * mass)
+    p = min(max(p, 1e-4), 0.5)
+    return math.log(p / (1.0 - p))

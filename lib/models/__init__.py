@@ -9,6 +9,7 @@ import logging
 
 import torch.nn as nn
 
+from lib.core.loss import bce_prior_logit
 from lib.models.hrnet_common import HRNetBackbone, stage_specs_from_cfg
 from lib.models.omnipose import OmniPose
 from lib.models.pose_hrnet import PoseHighResolutionNet
@@ -40,7 +41,8 @@ def generator_kwargs(cfg) -> dict:
 def build_generator(cfg) -> nn.Module:
     """Builds the MODEL.NAME generator on the current default device (CPU unless a `torch.device` context is active).
 
-    Runs model.init_weights() when MODEL.INIT_WEIGHTS, then loads MODEL.PRETRAINED (if set) non-strictly with
+    Runs model.init_weights() when MODEL.INIT_WEIGHTS (with LOSS.TYPE 'bce' the output bias starts at the loss's
+    optimal constant logit, lib.core.loss.bce_prior_logit), then loads MODEL.PRETRAINED (if set) non-strictly with
     MODEL.EXTRA.PRETRAINED_LAYERS (lib.utils.checkpoint.load_pretrained_backbone).
 
     Returns:
@@ -49,6 +51,10 @@ def build_generator(cfg) -> nn.Module:
     model = _generator_class(cfg)(**generator_kwargs(cfg))
     if cfg.MODEL.INIT_WEIGHTS:
         model.init_weights()
+        if cfg.LOSS.TYPE == "bce":
+            bias = model.get_submodule(model.output_layer).bias
+            prior = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT)
+            nn.init.constant_(bias, prior)
     if cfg.MODEL.PRETRAINED:
         load_pretrained_backbone(model, cfg.MODEL.PRETRAINED, list(cfg.MODEL.EXTRA.PRETRAINED_LAYERS))
     return model

@@ -25,6 +25,11 @@ def test_base_inheritance_and_overrides():
     assert cfg.TEST.FLIP_TEST is False
 
 
+def test_empty_override_clears_a_path():
+    cfg = load_cfg(str(ROOT / "experiments/synthetic/omnipose_quickstart.yaml"), ["TEST.COCO_BBOX_FILE", ""])
+    assert cfg.TEST.COCO_BBOX_FILE == ""
+
+
 def test_int_accepted_for_float_key():
     assert load_cfg(None, ["TRAIN.LR", "1"]).TRAIN.LR == 1.0
 

@@ -14,7 +14,8 @@ from tools import draw_architecture, plot_runs
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tools" / "reproduce_comparison.sh"
-QUICKSTART_EPOCHS = load_cfg(str(REPO / "experiments" / "synthetic" / "omnipose_quickstart.yaml")).TRAIN.END_EPOCH
+QUICKSTART_CFG = load_cfg(str(REPO / "experiments" / "synthetic" / "omnipose_quickstart.yaml"))
+QUICKSTART_EPOCHS = QUICKSTART_CFG.TRAIN.END_EPOCH
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -119,7 +120,7 @@ def test_comparison_dry_run_prints_four_commands(tmp_path):
     assert "tools/train_AN.py" in scratch and "--init-from" not in scratch and f"TRAIN.END_EPOCH {QUICKSTART_EPOCHS}" in scratch
     for line in (finetune, control):
         assert "tools/train_AN.py" in line and "--init-from" in line and "model_best.pth" in line
-        assert "TRAIN.END_EPOCH 2" in line and "GAN.WARMUP_EPOCHS 0" in line and "TRAIN.LR 0.0002" in line
+        assert "TRAIN.END_EPOCH 2" in line and "GAN.WARMUP_EPOCHS 0" in line and f"TRAIN.LR {QUICKSTART_CFG.TRAIN.LR / 10:g}" in line  # a tenth of the config's
     assert "GAN.LAMBDA_P 0.0" in control and "GAN.LAMBDA_C 0.0" in control and "LAMBDA" not in finetune
     assert all("SEED 0" in line for line in commands)
     assert len({line.split("OUTPUT_DIR ")[1].split()[0] for line in commands}) == 4  # no two runs collide

@@ -11,6 +11,9 @@ import pytest
 import torch
 from conftest import QUICKSTART, tiny_opts
 
+from lib.config import load_cfg
+from lib.core import function
+from lib.models import build_generator
 from lib.utils.checkpoint import CheckpointError, WeightFileError, load_weights, read_weight_file
 from tools import train
 
@@ -112,3 +115,28 @@ def test_init_from_loads_strictly(tiny_synthetic, tmp_path):
     with pytest.raises(RuntimeError, match="NUM_JOINTS|joints"):
         train.main(["--cfg", QUICKSTART, "--init-from", str(out / "final_state.pth")]
                    + tiny_opts(tiny_synthetic, tmp_path / "r", epochs=1) + ["MODEL.NUM_JOINTS", "16"])
+
+
+@pytest.mark.parametrize("amp,channels_last", [("False", "False"), ("True", "True")])
+def test_precision_and_memory_format_variants_train_and_load(tiny_synthetic, tmp_path, amp, channels_last):
+    """fp32 and AMP (bf16 autocast on a CPU that has it, else fp32 with a warning) with channels_last both train,
+    evaluate, and write weights that load strictly into a fresh, contiguous generator."""
+    opts = tiny_opts(tiny_synthetic, tmp_path, epochs=1) + ["AMP", amp, "CHANNELS_LAST", channels_last]
+    out = Path(train.main(["--cfg", QUICKSTART] + opts))
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["loss"] > 0 and 0.0 <= record["AP"] <= 1.0
+    fresh = build_generator(load_cfg(QUICKSTART, opts))
+    load_weights(fresh, out / "final_state.pth")
+    assert all(p.is_contiguous() for p in fresh.parameters())
+
+
+def test_training_amp_follows_the_device(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    on, off = load_cfg(None, ["AMP", "True"]), load_cfg(None, ["AMP", "False"])
+    assert function.training_amp_enabled(on, cuda) and not function.training_amp_enabled(off, cuda)
+    monkeypatch.setattr(function, "cpu_has_native_bf16", lambda: True)
+    assert function.training_amp_enabled(on, cpu) and not function.training_amp_enabled(off, cpu)
+    with function.training_autocast(on, cpu):
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(function, "cpu_has_native_bf16", lambda: False)  # emulated bf16 would be slower: fp32
+    assert not function.training_amp_enabled(on, cpu)
