@@ -15,7 +15,7 @@ import torch
 
 from lib.config import load_cfg
 from lib.core.engine import configure_torch, place_model
-from lib.core.function import autocast_for, training_amp_enabled
+from lib.core.function import autocast_for, training_amp_enabled, training_autocast
 from lib.core.function_AN import AdversarialStep
 from lib.core.inference import predict_heatmaps
 from lib.core.loss import build_loss
@@ -65,14 +65,10 @@ def main(argv=None):
     parser.add_argument("--json", default="", help="also write the results here")
     parser.add_argument("opts", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    cfg = load_cfg(args.cfg, args.opts)
+    cfg = load_cfg(args.cfg, args.opts + (["AMP", "True"] if args.amp else []))
     device = init_distributed(cfg.DEVICE)
     configure_torch(cfg, device)
     batch = args.batch or cfg.TRAIN.BATCH_SIZE_PER_GPU
-    if args.amp:
-        cfg.defrost()
-        cfg.AMP = True
-        cfg.freeze()
     amp = training_amp_enabled(cfg, device)
     results = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "batch": batch,
                "input": list(cfg.MODEL.IMAGE_SIZE), "amp": amp, "channels_last": cfg.CHANNELS_LAST}
@@ -83,7 +79,7 @@ def main(argv=None):
     images, target, weight, joints_hm, area_hm = synthetic_batch(cfg, batch, device)
 
     def pure_step():
-        with torch.autocast(device.type, enabled=amp):  # as training: fp16 on CUDA, bf16 on CPU
+        with training_autocast(cfg, device):
             loss = criterion(generator(images).float(), target, weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

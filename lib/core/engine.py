@@ -37,9 +37,9 @@ def configure_torch(cfg, device):
     if cfg.DETERMINISTIC:
         torch.use_deterministic_algorithms(True, warn_only=True)
     if cfg.AMP and device.type == "cpu":
-        from lib.core.function import cpu_has_native_bf16
+        from lib.core.function import training_amp_enabled
 
-        if cpu_has_native_bf16():
+        if training_amp_enabled(cfg, device):
             logger.info("AMP: training forwards in bf16 autocast on this CPU (evaluation stays fp32)")
         else:
             logger.warning("AMP is on but this CPU has no native bf16 (AVX512-BF16 or AMX): training in fp32")

@@ -4,6 +4,7 @@
         stats = train_one_epoch(...)          # forward, finite check, backward, (clip), step, per-iteration LR
         perf, name_values = validate(...)     # flip test, codec decode, rescoring, OKS-NMS, COCOeval / PCKh
 """
+import functools
 import logging
 import math
 import os
@@ -44,8 +45,10 @@ def autocast_for(device, enabled):
     return nullcontext()
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_has_native_bf16():
-    """AVX512-BF16 or AMX: CPUs where oneDNN runs bf16 convolutions natively (elsewhere bf16 is emulated, slower)."""
+    """AVX512-BF16 or AMX: CPUs where oneDNN runs bf16 convolutions natively (elsewhere bf16 is emulated, slower).
+    Cached: training asks every iteration."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
