@@ -5,7 +5,7 @@ r"""Export the generator (images -> heatmaps) to ONNX with a dynamic batch axis,
 
 The graph takes `images` (B, 3, H, W) float32, normalised as the dataset does (ImageNet mean/std, RGB when
 DATASET.COLOR_RGB), with H, W = MODEL.IMAGE_SIZE, and returns `heatmaps` (B, K, H/4, W/4): the raw network output
-(logits for LOSS.TYPE bce). Flip test and decoding stay outside the graph (lib/core/inference.py, lib/core/codec.py).
+(logits for LOSS.TYPE bce). Flip test and decoding stay outside the graph (lib/core/inference.py, lib/codec/).
 Pure and adversarially trained weights export the same graph: the discriminators are not part of the generator.
 The parity check runs onnxruntime on a batch size other than the export's and prints the max abs difference; above
 --tol (1e-4) the run fails with exit status 1. Uses the TorchScript exporter (dynamo=False): the torch.export-based

@@ -17,7 +17,7 @@ import torch
 from lib.core import engine
 from lib.core.function import train_one_epoch
 from lib.core.loss import build_loss
-from lib.models import build_generator, check_train_batch_size
+from lib.models import check_train_batch_size
 from lib.utils import checkpoint as ckpt
 from lib.utils import dist
 
@@ -32,7 +32,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg, device, run_dir = engine.setup_run(args.cfg, args.opts, "OmniPose/trained", "train", vars(args))
 
-    model = build_generator(cfg)
+    model = engine.build_train_generator(cfg)
     if args.init_from:
         ckpt.load_weights(model, args.init_from)
         logger.info("initialised the generator from %s", args.init_from)

@@ -22,7 +22,7 @@ from lib.core import engine
 from lib.core.function import training_amp_enabled
 from lib.core.function_AN import AdversarialStep, train_adversarial_epoch
 from lib.core.loss import build_loss
-from lib.models import build_generator, check_train_batch_size
+from lib.models import check_train_batch_size
 from lib.models.discriminator import build_discriminators
 from lib.utils import checkpoint as ckpt
 from lib.utils import dist
@@ -54,7 +54,7 @@ def main(argv=None):
         raise ValueError(f"{args.cfg}: GAN.POSE_DISC and GAN.CONF_DISC are both False; use tools/train.py for a "
                          "pure run")
 
-    generator = build_generator(cfg)
+    generator = engine.build_train_generator(cfg)
     if init_from:
         ckpt.load_weights(generator, init_from)
         logger.info("initialised the generator from %s", init_from)

@@ -226,6 +226,20 @@ def setup_run(cfg_path, opts, default_output, log_name, args=None):
     return cfg, device, run_dir
 
 
+def build_train_generator(cfg):
+    """The generator as both trainers start it. The loss is chosen here (LOSS.TYPE), so its starting output bias is
+    too: with 'bce' and MODEL.INIT_WEIGHTS the output conv's bias starts at the loss's best constant logit
+    (lib.core.loss.bce_prior_logit) instead of 0, whose sigmoid 0.5 everywhere costs the first few hundred
+    iterations just darkening the background. The model builder itself knows nothing of losses."""
+    from lib.core.loss import bce_prior_logit
+    from lib.models import build_generator
+
+    bias = None
+    if cfg.LOSS.TYPE == "bce" and cfg.MODEL.INIT_WEIGHTS:
+        bias = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT)
+    return build_generator(cfg, output_bias=bias)
+
+
 def build_data(cfg, device):
     """Train and val datasets and loaders. Returns (train_set, val_set, train_loader, val_loader, iters/epoch)."""
     from lib.dataset import build_dataset

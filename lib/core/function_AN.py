@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from lib.core.codec import argmax_decode
+from lib.codec import argmax_decode
 from lib.core.loss import output_to_heatmap
 from lib.dataset.coco import COCO_SIGMAS
 from lib.models.discriminator import downsample_image

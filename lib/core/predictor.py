@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from lib.config import load_cfg
-from lib.core.codec import HeatmapCodec
+from lib.codec import HeatmapCodec
 from lib.core.evaluate import make_person_records
 from lib.core.function import autocast_for
 from lib.core.inference import predict_heatmaps

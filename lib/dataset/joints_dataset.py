@@ -2,7 +2,7 @@
 
 Provenance: HRNet/OmniPose `dataset/JointsDataset.py` (`__getitem__`, `half_body_transform`), reorganised: the image
 is checked before any colour conversion, the half-body choice is a fair coin, the flip is folded into the single
-affine warp, the targets come from `lib.core.codec.HeatmapCodec`, and the random draws use a per-sample generator
+affine warp, the targets come from `lib.codec.HeatmapCodec`, and the random draws use a per-sample generator
 seeded from torch's RNG (which the DataLoader seeds per worker), so workers never repeat each other's augmentations.
 
 Subclasses fill `self.db` with dicts:
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lib.core.codec import HeatmapCodec
+from lib.codec import HeatmapCodec
 from lib.utils.transforms import (
     PIXEL_STD,
     affine_points,

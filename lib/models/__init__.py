@@ -1,6 +1,7 @@
 """Model construction from the config: the generators (OmniPose, plain pose HRNet).
 
     model = build_generator(cfg)          # init_weights() if MODEL.INIT_WEIGHTS, then MODEL.PRETRAINED if set
+    model = build_generator(cfg, output_bias=-4.2)   # the trainers' set-up passes the loss's starting bias
     check_train_batch_size(cfg, cfg.TRAIN.BATCH_SIZE_PER_GPU)
 
 The class is picked from the plain dict GENERATORS; cfg keys become constructor arguments in generator_kwargs().
@@ -9,7 +10,6 @@ import logging
 
 import torch.nn as nn
 
-from lib.core.loss import bce_prior_logit
 from lib.models.hrnet_common import HRNetBackbone, stage_specs_from_cfg
 from lib.models.omnipose import OmniPose
 from lib.models.pose_hrnet import PoseHighResolutionNet
@@ -38,23 +38,24 @@ def generator_kwargs(cfg) -> dict:
     return kwargs
 
 
-def build_generator(cfg) -> nn.Module:
+def build_generator(cfg, output_bias=None) -> nn.Module:
     """Builds the MODEL.NAME generator on the current default device (CPU unless a `torch.device` context is active).
 
-    Runs model.init_weights() when MODEL.INIT_WEIGHTS (with LOSS.TYPE 'bce' the output bias starts at the loss's
-    optimal constant logit, lib.core.loss.bce_prior_logit), then loads MODEL.PRETRAINED (if set) non-strictly with
-    MODEL.EXTRA.PRETRAINED_LAYERS (lib.utils.checkpoint.load_pretrained_backbone).
+    Runs model.init_weights() when MODEL.INIT_WEIGHTS, sets the output conv's bias to `output_bias` when given, then
+    loads MODEL.PRETRAINED (if set) non-strictly with MODEL.EXTRA.PRETRAINED_LAYERS
+    (lib.utils.checkpoint.load_pretrained_backbone).
 
+    Args:
+        output_bias: starting value of every output-channel bias (None keeps the init's). The model does not know
+            the loss; the trainers' set-up (lib.core.engine.build_train_generator) passes the loss's prior here.
     Returns:
         The model; forward: images (B, 3, H, W) -> heatmaps (B, MODEL.NUM_JOINTS, H/4, W/4).
     """
     model = _generator_class(cfg)(**generator_kwargs(cfg))
     if cfg.MODEL.INIT_WEIGHTS:
         model.init_weights()
-        if cfg.LOSS.TYPE == "bce":
-            bias = model.get_submodule(model.output_layer).bias
-            prior = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT)
-            nn.init.constant_(bias, prior)
+    if output_bias is not None:
+        nn.init.constant_(model.get_submodule(model.output_layer).bias, float(output_bias))
     if cfg.MODEL.PRETRAINED:
         load_pretrained_backbone(model, cfg.MODEL.PRETRAINED, list(cfg.MODEL.EXTRA.PRETRAINED_LAYERS))
     return model

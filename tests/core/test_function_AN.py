@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from lib.config import load_cfg
-from lib.core.codec import HeatmapCodec
+from lib.codec import HeatmapCodec
 from lib.core.function_AN import (
     COCO_KAPPA,
     AdversarialStep,

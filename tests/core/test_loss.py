@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from lib.codec import HeatmapCodec
 from lib.config import load_cfg
-from lib.core.codec import HeatmapCodec
+from lib.core.engine import build_train_generator
 from lib.core.loss import JointsMSELoss, JointsWeightedBCELoss, bce_prior_logit, build_loss, output_to_heatmap
 from lib.models import build_generator
 from tests.helpers import narrow_model_opts
@@ -78,12 +79,21 @@ def test_bce_prior_logit_is_the_best_constant_for_a_real_target():
 
 
 @pytest.mark.parametrize("loss_type", ["bce", "mse"])
-def test_generator_output_bias_starts_at_the_prior_only_for_bce(loss_type):
+def test_trainers_start_the_output_bias_at_the_prior_only_for_bce(loss_type):
     cfg = load_cfg(QUICKSTART, ["LOSS.TYPE", loss_type] + narrow_model_opts())
-    model = build_generator(cfg)
+    model = build_train_generator(cfg)
     bias = model.get_submodule(model.output_layer).bias
     prior = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT)
     if loss_type == "bce":
         assert torch.allclose(bias, torch.full_like(bias, prior))
     else:
         assert not torch.allclose(bias, torch.full_like(bias, prior))
+
+
+def test_the_model_builder_does_not_know_the_loss():
+    """build_generator alone keeps the init's bias whatever LOSS.TYPE says; only the trainers' set-up sets the prior."""
+    cfg = load_cfg(QUICKSTART, ["LOSS.TYPE", "bce"] + narrow_model_opts())
+    model = build_generator(cfg)
+    bias = model.get_submodule(model.output_layer).bias
+    prior = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT)
+    assert not torch.allclose(bias, torch.full_like(bias, prior))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from lib.config import load_cfg
-from lib.core.codec import HeatmapCodec
+from lib.codec import HeatmapCodec
 from lib.core.inference import predict_heatmaps
 from lib.core.predictor import (
     BOX_SOURCE_OPTIONS,

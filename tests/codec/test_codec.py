@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lib.config import load_cfg
-from lib.core.codec import HeatmapCodec, argmax_decode
+from lib.codec import HeatmapCodec, argmax_decode
 from lib.utils.transforms import affine_points, get_affine_transform
 
 INPUT_SIZE = (96, 128)
@@ -192,7 +192,7 @@ def test_dark_blur_matches_opencv_on_a_zero_padded_map():
     """The original blurs a zero-bordered copy with cv2.GaussianBlur((k, k), sigma=0), then restores the max."""
     import cv2
 
-    from lib.core.codec import dark_blur
+    from lib.codec import dark_blur
 
     rng = np.random.default_rng(5)
     heatmap = rng.random((32, 24))
