@@ -129,11 +129,12 @@ def check_cfg(cfg, source):
             f"[{img_w / 4:g}, {img_h / 4:g}] as [w, h]; the generators have stride 4"
         )
     choices = {
-        "MODEL.NAME": (cfg.MODEL.NAME, ("omnipose", "pose_hrnet")),
+        "MODEL.NAME": (cfg.MODEL.NAME, ("omnipose", "pose_hrnet", "hourglass")),
         "MODEL.EXTRA.HEAD": (cfg.MODEL.EXTRA.HEAD, ("waspv2", "waspv1")),
         "LOSS.TYPE": (cfg.LOSS.TYPE, ("mse", "bce")),
+        "LOSS.BCE_WEIGHTING": (cfg.LOSS.BCE_WEIGHTING, ("fixed", "balanced")),
         "TRAIN.OPTIMIZER": (cfg.TRAIN.OPTIMIZER, ("adam", "adamw", "sgd")),
-        "DATASET.DATASET": (cfg.DATASET.DATASET, ("coco", "mpii")),
+        "DATASET.DATASET": (cfg.DATASET.DATASET, ("coco", "mpii", "lsp")),
         "DATASET.DATA_FORMAT": (cfg.DATASET.DATA_FORMAT, ("auto", "jpg", "zip")),
         "DEVICE": (cfg.DEVICE, ("auto", "cpu", "cuda")),
         "MODEL.TARGET_TYPE": (cfg.MODEL.TARGET_TYPE, ("gaussian",)),

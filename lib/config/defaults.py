@@ -72,6 +72,12 @@ _C.MODEL.EXTRA.HEAD = "waspv2"
 _C.MODEL.EXTRA.PRETRAINED_LAYERS = ["*"]
 # Kernel of pose_hrnet's final conv (1 or 3).
 _C.MODEL.EXTRA.FINAL_CONV_KERNEL = 1
+# hourglass only: stacked hourglasses, each supervised (4 in Adversarial PoseNet's generator, 8 in Newell's).
+_C.MODEL.EXTRA.NUM_STACKS = 4
+# hourglass only: feature width F of every hourglass (256 in Newell's and the paper's); a multiple of 4.
+_C.MODEL.EXTRA.NUM_FEATURES = 256
+# hourglass only: halvings per hourglass (4 for 64x64 heatmaps; odd sizes are upsampled back exactly).
+_C.MODEL.EXTRA.HOURGLASS_DEPTH = 4
 
 # Stage 1 (layer1): Bottleneck blocks at 1/4 resolution. Its output width NUM_CHANNELS*4 also feeds the WASP head.
 _C.MODEL.EXTRA.STAGE1 = CN()
@@ -109,6 +115,9 @@ _C.LOSS.TYPE = "mse"
 _C.LOSS.USE_TARGET_WEIGHT = True
 # 'bce' only: weight of a target pixel relative to background, applied as 1 + (POS_WEIGHT - 1) * target.
 _C.LOSS.BCE_POS_WEIGHT = 10.0
+# 'bce' only: 'fixed' (the BCE_POS_WEIGHT form above) or 'balanced' (the Adversarial-Pose-Estimation project's form:
+# pixels within 3 sigma of a labelled joint weigh n_negative / n_positive of the batch; lib/core/loss.py).
+_C.LOSS.BCE_WEIGHTING = "fixed"
 
 # ----------------------------------------------------------------------------------------------------------------
 # Dataset
@@ -233,6 +242,10 @@ _C.GAN.TAU_P = 0.75
 _C.GAN.EPS_C = 0.3
 # One-sided label smoothing: the discriminators' positive target (1.0 = none). The generator always aims at 1.
 _C.GAN.LABEL_SMOOTH = 0.9
+# Datasets without OKS constants (LSP, MPII): a fake joint is labelled correct for the Pose Discriminator when its
+# decoded position lies within PCK_ALPHA x the person's PCK normaliser (LSP: torso, MPII: head segment) of the truth;
+# 0 = the dataset's evaluation threshold (LSP 0.2, MPII 0.5). TAU_P applies to COCO-format data only.
+_C.GAN.PCK_ALPHA = 0.0
 # Negative fake terms are up-weighted by n_pos / n_neg of the batch, clamped to [1, BALANCE_MAX].
 _C.GAN.BALANCE_MAX = 10.0
 # Discriminator optimizer: 'adam' or 'adamw'; LR, betas and weight decay (constant LR).

@@ -1,8 +1,9 @@
-"""Keypoint datasets: the shared pipeline (joints_dataset), COCO-format and MPII loaders, and the builder."""
+"""Keypoint datasets: the shared pipeline (joints_dataset), COCO-format, MPII and LSP/LSPET loaders, and the builder."""
 from lib.dataset.coco import COCODataset
+from lib.dataset.lsp import LSPDataset
 from lib.dataset.mpii import MPIIDataset
 
-DATASETS = {"coco": COCODataset, "mpii": MPIIDataset}
+DATASETS = {"coco": COCODataset, "mpii": MPIIDataset, "lsp": LSPDataset}
 
 
 def build_dataset(cfg, is_train, image_set=None):

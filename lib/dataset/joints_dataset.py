@@ -9,7 +9,8 @@ Subclasses fill `self.db` with dicts:
     image (str: a file path, or "<archive>.zip@<member>" for an image read in place from a zip), image_id (int),
     center (2,) and scale (2,) of the person box (lib.utils.transforms conventions), joints (K, 2) image px,
     joints_vis (K,) original visibility flags (COCO 0/1/2, MPII 0/1; > 0 = labelled), score (float),
-    area (float, image px^2).
+    area (float, image px^2); optionally pck_norm (float, image px: the PCK normaliser of datasets without OKS
+    constants, e.g. LSP's torso; meta["pck_norm_hm"] carries it in heatmap px).
 
 Skipping corrupt images (DATASET.SKIP_CORRUPT): an unreadable image is logged and replaced by the next readable
 record; `meta["skipped"]` of the returned sample says how many images were skipped to produce it. That count travels
@@ -291,6 +292,8 @@ class JointsDataset(Dataset):
             "area_hm": float(record.get("area", 0.0)) * image_to_heatmap**2,
             "flipped": flipped,
         }
+        if "pck_norm" in record:  # datasets without OKS constants: the PCK normaliser, for the adversarial labels
+            meta["pck_norm_hm"] = float(record["pck_norm"]) * image_to_heatmap
         return (
             input_tensor,
             torch.from_numpy(target),
