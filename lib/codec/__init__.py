@@ -6,6 +6,6 @@ adversarial labels (which decode). It depends only on lib.utils.transforms.
 
 The coordinate convention is documented once, in lib/codec/heatmap.py.
 """
-from lib.codec.heatmap import HeatmapCodec, argmax_decode, dark_blur, dark_refine
+from lib.codec.heatmap import TARGET_CONVENTION, HeatmapCodec, argmax_decode, dark_blur, dark_refine
 
-__all__ = ["HeatmapCodec", "argmax_decode", "dark_blur", "dark_refine"]
+__all__ = ["TARGET_CONVENTION", "HeatmapCodec", "argmax_decode", "dark_blur", "dark_refine"]

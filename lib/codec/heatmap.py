@@ -23,6 +23,11 @@ from lib.utils.transforms import PIXEL_STD, affine_points, get_affine_transform
 
 logger = logging.getLogger(__name__)
 
+# The name weight files trained on these targets record (lib.utils.checkpoint.weights_record): Gaussian peaks at the
+# sub-pixel joint under the (size-1)/2-centred maps above, so a mirrored crop's joint lands exactly on the mirrored
+# heatmap cell and the flip test needs no shift. Change the name whenever encode's convention changes.
+TARGET_CONVENTION = "centred-v1"
+
 
 def _as_torch(heatmaps, name="heatmaps"):
     """Torch view of a numpy or torch heatmap batch, with a flag saying whether the input was numpy."""

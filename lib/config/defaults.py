@@ -189,7 +189,9 @@ _C.TEST = CN()
 _C.TEST.BATCH_SIZE_PER_GPU = 32
 # Average with the prediction on the mirrored input (left/right channels swapped back).
 _C.TEST.FLIP_TEST = True
-# Shift the flipped heatmaps one cell right before averaging (HRNet). Off for OmniPose's (size-1)/2 alignment.
+# Shift the flipped heatmaps one cell right before averaging, for weights trained on the original HRNet code's
+# targets (the released HRNet files). Applies only to weights without this project's record: weights trained here
+# record the codec's centred targets and are never shifted (lib/core/inference.py: flip_shift).
 _C.TEST.SHIFT_HEATMAP = False
 # DARK refinement when decoding (blur, log, Taylor step); False = argmax + quarter-pixel offset.
 _C.TEST.POST_PROCESS = True

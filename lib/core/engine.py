@@ -230,14 +230,20 @@ def build_train_generator(cfg):
     """The generator as both trainers start it. The loss is chosen here (LOSS.TYPE), so its starting output bias is
     too: with 'bce' and MODEL.INIT_WEIGHTS the output conv's bias starts at the loss's best constant logit
     (lib.core.loss.bce_prior_logit) instead of 0, whose sigmoid 0.5 everywhere costs the first few hundred
-    iterations just darkening the background. The model builder itself knows nothing of losses."""
+    iterations just darkening the background. The model builder itself knows nothing of losses.
+    The model is recorded as trained on the codec's targets, so its weight files say so and its evaluation never
+    shifts the flip test (lib.core.inference.flip_shift), whatever it was initialised from."""
+    from lib.codec import TARGET_CONVENTION
     from lib.core.loss import bce_prior_logit
     from lib.models import build_generator
+    from lib.utils.checkpoint import record_weights
 
     bias = None
     if cfg.LOSS.TYPE == "bce" and cfg.MODEL.INIT_WEIGHTS:
         bias = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT)
-    return build_generator(cfg, output_bias=bias)
+    model = build_generator(cfg, output_bias=bias)
+    record_weights(model, target_convention=TARGET_CONVENTION)
+    return model
 
 
 def build_data(cfg, device):
@@ -288,7 +294,7 @@ class BestTracker:
 
         from lib.core.evaluate import format_table
         from lib.core.function import validate
-        from lib.utils.checkpoint import atomic_save
+        from lib.utils.checkpoint import save_generator_weights
 
         t0 = time.time()
         perf, name_values = validate(self.cfg, val_loader, val_set, model, self.run_dir, device, writer, epoch)
@@ -298,16 +304,16 @@ class BestTracker:
                         format_table(name_values, os.path.basename(self.run_dir)))
             if perf > self.best_perf:
                 self.best_perf, self.best_epoch = perf, epoch
-                atomic_save(dist.unwrap(model).state_dict(), os.path.join(self.run_dir, "model_best.pth"))
+                save_generator_weights(dist.unwrap(model), os.path.join(self.run_dir, "model_best.pth"))
         return name_values
 
 
 def finish_run(model, run_dir, tracker, writer):
-    """final_state.pth (the bare generator), the closing log line, TensorBoard and the process group."""
-    from lib.utils.checkpoint import atomic_save
+    """final_state.pth (the bare generator, recorded), the closing log line, TensorBoard and the process group."""
+    from lib.utils.checkpoint import save_generator_weights
 
     if dist.is_main_process():
-        atomic_save(dist.unwrap(model).state_dict(), os.path.join(run_dir, "final_state.pth"))
+        save_generator_weights(dist.unwrap(model), os.path.join(run_dir, "final_state.pth"))
         logger.info("done: best %.4f at epoch %d; outputs in %s", tracker.best_perf, tracker.best_epoch, run_dir)
         if writer is not None:
             writer.close()

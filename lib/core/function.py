@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from lib.core.evaluate import evaluate_coco
-from lib.core.inference import predict_heatmaps
+from lib.core.inference import flip_shift, predict_heatmaps
 from lib.core.loss import JointsMSELoss
 from lib.utils import dist
 
@@ -159,7 +159,8 @@ def _tb_images(writer, images, heatmaps, target, epoch, count):
 
 @torch.no_grad()
 def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch=0):
-    """Predicts every sample of `dataset` (flip test per TEST.FLIP_TEST), decodes with the dataset's codec, and
+    """Predicts every sample of `dataset` (flip test per TEST.FLIP_TEST, its heatmap shift per
+    lib.core.inference.flip_shift: never for weights trained here), decodes with the dataset's codec, and
     evaluates: COCO OKS AP (pycocotools) or MPII PCKh. Under DDP every rank predicts its shard; rank 0 evaluates.
 
     Returns:
@@ -168,13 +169,16 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
     """
     model.eval()
     flip_pairs = dataset.flip_pairs if cfg.TEST.FLIP_TEST else None
+    shift_heatmap, shift_reason = flip_shift(cfg, dist.unwrap(model))
+    if dist.is_main_process():
+        logger.info("%s", shift_reason if flip_pairs else "flip test off (TEST.FLIP_TEST False)")
     codec = dataset.codec
     preds, boxes, image_ids, indices = [], [], [], []
     loss_meter, heatmap_mse = AverageMeter(), JointsMSELoss(use_target_weight=True)
     for i, batch in enumerate(tqdm(loader, desc="validate", disable=not dist.is_main_process(), mininterval=2.0)):
         images, target, target_weight, meta = to_device(batch, device)
         with autocast_for(device, cfg.AMP):
-            heatmaps = predict_heatmaps(model, images, flip_pairs, cfg.TEST.SHIFT_HEATMAP, cfg.LOSS.TYPE)
+            heatmaps = predict_heatmaps(model, images, flip_pairs, shift_heatmap, cfg.LOSS.TYPE)
         if cfg.TEST.USE_GT_BBOX:  # with detector boxes the targets are meaningless
             loss_meter.update(heatmap_mse(heatmaps, target, target_weight).item(), images.size(0))
         centers, scales = meta["center"].numpy(), meta["scale"].numpy()

@@ -30,7 +30,7 @@ from lib.config import load_cfg
 from lib.codec import HeatmapCodec
 from lib.core.evaluate import make_person_records
 from lib.core.function import autocast_for
-from lib.core.inference import predict_heatmaps
+from lib.core.inference import flip_shift, predict_heatmaps
 from lib.dataset import DATASETS
 from lib.dataset.coco import PERSON_CATEGORY_ID, clean_box, load_json
 from lib.dataset.joints_dataset import normalize_crop, read_image_file
@@ -147,8 +147,8 @@ class PosePredictor:
     Args:
         model: a generator with its weights loaded (put in eval mode and moved to `device` here).
         cfg: the config the model was built from: MODEL.{IMAGE_SIZE, HEATMAP_SIZE, SIGMA, NUM_JOINTS},
-            DATASET.{DATASET, COLOR_RGB}, TEST.{FLIP_TEST, SHIFT_HEATMAP, POST_PROCESS, BLUR_KERNEL, IN_VIS_THRE,
-            BATCH_SIZE_PER_GPU}, LOSS.TYPE, AMP.
+            DATASET.{DATASET, COLOR_RGB}, TEST.{FLIP_TEST, SHIFT_HEATMAP (see lib.core.inference.flip_shift),
+            POST_PROCESS, BLUR_KERNEL, IN_VIS_THRE, BATCH_SIZE_PER_GPU}, LOSS.TYPE, AMP.
         device: torch.device the model runs on.
         flip_test: override TEST.FLIP_TEST (None keeps it).
         batch_size: person crops per forward pass (None: TEST.BATCH_SIZE_PER_GPU).
@@ -169,6 +169,9 @@ class PosePredictor:
         self.image_size = tuple(int(v) for v in cfg.MODEL.IMAGE_SIZE)  # (w, h)
         self.aspect_ratio = self.image_size[0] / self.image_size[1]
         self.flip_test = cfg.TEST.FLIP_TEST if flip_test is None else bool(flip_test)
+        self.shift_heatmap, shift_reason = flip_shift(cfg, model)  # never for weights trained here
+        if self.flip_test:
+            logger.info("%s", shift_reason)
         self.flip_pairs = list(dataset_cls.flip_pairs)
         self.joint_names = list(dataset_cls.joint_names)
         self.batch_size = int(batch_size or cfg.TEST.BATCH_SIZE_PER_GPU)
@@ -267,7 +270,7 @@ class PosePredictor:
         for start in range(0, len(inputs), self.batch_size):
             batch = inputs[start:start + self.batch_size].to(self.device)
             with autocast_for(self.device, self.cfg.AMP):
-                heatmaps.append(predict_heatmaps(self.model, batch, flip_pairs, self.cfg.TEST.SHIFT_HEATMAP,
+                heatmaps.append(predict_heatmaps(self.model, batch, flip_pairs, self.shift_heatmap,
                                                  self.cfg.LOSS.TYPE).float().cpu())
         coords, maxvals = self.codec.decode_to_image(torch.cat(heatmaps).numpy(), centers, scales)
         preds = np.concatenate([coords, maxvals[..., None].astype(np.float64)], axis=2)  # (M, K, 3)

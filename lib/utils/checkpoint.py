@@ -5,12 +5,17 @@ Supported files: bare state_dicts (model_best.pth, final_state.pth, the released
 dicts holding the weights under `state_dict`, `best_state_dict`, `model` or `generator`; `module.` (DataParallel/DDP)
 and `_orig_mod.` (torch.compile) prefixes are stripped. Strict by default: a silently half-loaded model is how the
 original OmniPose scored AP 0.0 with its own released weights (reference doc, section 8).
+
+Weight files written here (model_best.pth, final_state.pth, the generator in checkpoint.pth) carry a small record of
+how they were trained (the heatmap target convention), so evaluation can pick the flip test's alignment; see
+WEIGHTS_RECORD_KEY below for where it lives and why there.
 """
 import logging
 import os
 import pickle
 import random
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -26,6 +31,14 @@ STATE_DICT_KEYS = ("state_dict", "best_state_dict", "model", "generator")
 # Prefixes wrappers add to parameter names: DataParallel/DDP and torch.compile.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 MAX_LISTED = 5  # names listed per category in messages
+
+# The record lives in the metadata PyTorch already pickles with every state_dict (its `_metadata` attribute, entry
+# "" = the root module, next to {"version": 1}), not under a key of its own: the files stay bare state_dicts, so a
+# strict `model.load_state_dict(torch.load(f))` anywhere (the original HRNet/OmniPose code included) and this module's
+# strict loader see exactly the model's tensors, and torch.load(weights_only=True) keeps it. A sidecar file would be
+# lost when the .pth alone is copied, and evaluation would silently fall back to the configured flip alignment.
+# Files without it (the released weights, other projects) read as an empty record.
+WEIGHTS_RECORD_KEY = "adversarial_omnipose"
 
 
 class WeightLoadError(RuntimeError):
@@ -77,19 +90,54 @@ def _is_state_dict(obj) -> bool:
     return isinstance(obj, Mapping) and len(obj) > 0 and all(torch.is_tensor(v) for v in obj.values())
 
 
+def _strip_name(key: str) -> str:
+    stripped = True
+    while stripped:
+        stripped = False
+        for prefix in WRAPPER_PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+                stripped = True
+    return key
+
+
 def strip_wrapper_prefixes(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Removes leading `module.` / `_orig_mod.` (in any combination) from every key."""
-    out = {}
-    for key, value in state_dict.items():
-        stripped = True
-        while stripped:
-            stripped = False
-            for prefix in WRAPPER_PREFIXES:
-                if key.startswith(prefix):
-                    key = key[len(prefix):]
-                    stripped = True
-        out[key] = value
+    """Removes leading `module.` / `_orig_mod.` (in any combination) from every key; the state_dict's `_metadata`
+    (module versions and this project's weights record) comes along under the stripped module names."""
+    out = OrderedDict((_strip_name(key), value) for key, value in state_dict.items())
+    metadata = getattr(state_dict, "_metadata", None)
+    if metadata is not None:
+        # "module" (a wrapper's inner model) strips to "" and, coming after the wrapper's own "", wins.
+        out._metadata = OrderedDict((_strip_name(name + ".")[:-1] if name else name, dict(meta))
+                                    for name, meta in metadata.items())
     return out
+
+
+def weights_record(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, str]:
+    """The record this project writes into its weight files (a copy), or {} for a file without one."""
+    root = (getattr(state_dict, "_metadata", None) or {}).get("", {})
+    record = root.get(WEIGHTS_RECORD_KEY, {})
+    return dict(record) if isinstance(record, Mapping) else {}
+
+
+def record_weights(model: nn.Module, **record: str) -> None:
+    """Notes facts about how `model` is trained (e.g. target_convention=...); generator_state_dict writes them into
+    every weight file of it. Adds to what the model already carries (a loaded file's record included)."""
+    model.weights_record = dict(getattr(model, "weights_record", {}), **record)
+
+
+def generator_state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
+    """model.state_dict() with the model's weights record in its metadata (see WEIGHTS_RECORD_KEY)."""
+    state_dict = model.state_dict()
+    record = getattr(model, "weights_record", {})
+    if record:
+        state_dict._metadata[""] = dict(state_dict._metadata.get("", {}), **{WEIGHTS_RECORD_KEY: dict(record)})
+    return state_dict
+
+
+def save_generator_weights(model: nn.Module, path: Union[str, os.PathLike]) -> None:
+    """A bare, recorded generator state_dict (model_best.pth, final_state.pth), written atomically."""
+    atomic_save(generator_state_dict(model), path)
 
 
 def _torch_load(path: str):
@@ -154,6 +202,7 @@ class LoadReport:
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
     mismatched: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)  # name, file, model
+    record: Dict[str, str] = field(default_factory=dict)  # the file's weights record ({} for released files)
 
 
 def _few(names: Sequence[str]) -> str:
@@ -235,7 +284,8 @@ def load_weights(model: nn.Module, path_or_state_dict, strict: bool = True) -> L
         strict: raise on any missing, unexpected or shape-mismatched tensor (default). With False, loads the
             tensors whose name and shape match and logs the rest.
     Returns:
-        A LoadReport.
+        A LoadReport; its `record` (the file's weights record, {} for released files) is also added to the model's
+        (record_weights), so evaluation knows how the loaded weights were trained.
     Raises:
         WeightLoadError (strict): lists the first few names of each kind with counts, plus what to change when the
         cause is recognisable (head layout, model name, joint count, width).
@@ -255,10 +305,14 @@ def load_weights(model: nn.Module, path_or_state_dict, strict: bool = True) -> L
             message += ". " + "; ".join(hints)
         raise WeightLoadError(message)
     model.load_state_dict({n: state_dict[n] for n in report.loaded}, strict=False)
+    report.record = weights_record(state_dict)
+    if report.record:
+        record_weights(model, **report.record)
     if problems:
         logger.warning("%s: loaded %d tensors non-strictly; %s", source, len(report.loaded), _describe(report))
     else:
-        logger.info("%s: loaded all %d tensors", source, len(report.loaded))
+        logger.info("%s: loaded all %d tensors%s", source, len(report.loaded),
+                    f" (weights record {report.record})" if report.record else " (no weights record)")
     return report
 
 
@@ -347,7 +401,7 @@ def save_training_checkpoint(path, cfg, trainer, epoch, model, optimizer, schedu
         "trainer": trainer,
         "epoch": int(epoch),
         "model": cfg.MODEL.NAME,
-        "state_dict": model.state_dict(),
+        "state_dict": generator_state_dict(model),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "scaler": scaler.state_dict() if scaler is not None else None,

@@ -281,3 +281,18 @@ def test_from_config_accepts_a_yaml_path(cfg, weights, tmp_path):
     path.write_text(cfg.dump())
     predictor = PosePredictor.from_config(str(path), weights)  # device from the config's DEVICE (auto)
     assert predictor.cfg.MODEL.IMAGE_SIZE == [48, 64] and predictor.device.type in ("cpu", "cuda")
+
+
+def test_predictor_never_shifts_weights_trained_here(cfg, weights, tmp_path):
+    """The demo's flip test follows the same rule as validate(): TEST.SHIFT_HEATMAP applies only to files without
+    this project's record."""
+    from lib.codec import TARGET_CONVENTION
+    from lib.utils.checkpoint import load_weights, record_weights, save_generator_weights
+
+    shifted_cfg = load_cfg(None, TINY + ["MODEL.INIT_WEIGHTS", "False", "TEST.SHIFT_HEATMAP", "True"])
+    assert PosePredictor.from_config(shifted_cfg, weights, "cpu").shift_heatmap  # a plain file: as configured
+    model = build_generator(cfg)
+    load_weights(model, weights)
+    record_weights(model, target_convention=TARGET_CONVENTION)
+    save_generator_weights(model, tmp_path / "recorded.pth")
+    assert not PosePredictor.from_config(shifted_cfg, tmp_path / "recorded.pth", "cpu").shift_heatmap

@@ -11,10 +11,11 @@ import pytest
 import torch
 from conftest import QUICKSTART, tiny_opts
 
+from lib.codec import TARGET_CONVENTION
 from lib.config import load_cfg
 from lib.core import function
 from lib.models import build_generator
-from lib.utils.checkpoint import CheckpointError, WeightFileError, load_weights, read_weight_file
+from lib.utils.checkpoint import CheckpointError, WeightFileError, load_weights, read_weight_file, weights_record
 from tools import train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,9 @@ def test_two_epoch_run_writes_every_output(tiny_synthetic, tmp_path):
     assert state["epoch"] == 2 and state["trainer"] == "pure" and "config" in state and "rng" in state
     final = read_weight_file(out / "final_state.pth")
     assert all(torch.equal(final[k], v) for k, v in state["state_dict"].items())
+    # every weight file records the codec's target convention (so evaluation never shifts the flip test)
+    for name in ("checkpoint.pth", "model_best.pth", "final_state.pth"):
+        assert weights_record(read_weight_file(out / name)) == {"target_convention": TARGET_CONVENTION}, name
 
 
 def _train_in_subprocess(argv, kill_at_epoch=None):

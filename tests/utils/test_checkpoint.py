@@ -220,3 +220,39 @@ def test_old_file_without_num_batches_tracked_loads_strictly():
     target = narrow()
     load_weights(target, old_format)
     assert torch.equal(target.bn1.running_var, source.bn1.running_var)
+
+
+def test_weights_record_travels_in_the_file_and_keeps_it_a_bare_state_dict(tmp_path):
+    """save_generator_weights writes the model's record into the state_dict's metadata: the file's keys are exactly
+    the model's tensors (strict load_state_dict by plain PyTorch works), and the loader gives the record back, also
+    through DDP / torch.compile prefixes and inside a training checkpoint."""
+    source = narrow()
+    checkpoint.record_weights(source, target_convention="centred-v1")
+    path = tmp_path / "model_best.pth"
+    checkpoint.save_generator_weights(source, path)
+    plain = torch.load(path, weights_only=True)
+    assert set(plain) == set(source.state_dict())
+    narrow().load_state_dict(plain, strict=True)
+    assert checkpoint.weights_record(read_weight_file(path)) == {"target_convention": "centred-v1"}
+
+    target = narrow()
+    report = load_weights(target, path)
+    assert report.record == {"target_convention": "centred-v1"} == target.weights_record
+
+    wrapped = torch.nn.DataParallel(source).state_dict()  # module.* names, the record under "module"
+    wrapped._metadata["module"] = checkpoint.generator_state_dict(source)._metadata[""]
+    atomic_save({"epoch": 3, "state_dict": wrapped}, tmp_path / "checkpoint.pth")
+    assert load_weights(narrow(), tmp_path / "checkpoint.pth").record == {"target_convention": "centred-v1"}
+
+
+def test_file_without_a_record_reads_as_an_empty_record(tmp_path):
+    """Released files (and any plain torch.save of a state_dict) have no record; loading one leaves the model's own."""
+    path = tmp_path / "released.pth"
+    torch.save(narrow().state_dict(), path)
+    assert checkpoint.weights_record(read_weight_file(path)) == {}
+    fresh = narrow()
+    assert load_weights(fresh, path).record == {} and getattr(fresh, "weights_record", {}) == {}
+    trained_here = narrow()
+    checkpoint.record_weights(trained_here, target_convention="centred-v1")
+    load_weights(trained_here, path)  # e.g. --init-from a released file: the run still trains on this codec
+    assert trained_here.weights_record == {"target_convention": "centred-v1"}
