@@ -354,16 +354,29 @@ def _make_transition(pre_channels: Sequence[int], cur_channels: Sequence[int]) -
     return nn.ModuleList(layers)
 
 
-def init_hrnet_weights(modules) -> None:
-    """HRNet's init: conv and deconv weights N(0, 0.001), biases 0, BN weight 1 / bias 0 (running stats reset).
+INIT_SCHEMES = ("hrnet", "kaiming")
 
-    GaussianFilter modules are skipped: their kernel is fixed by design.
+
+def init_hrnet_weights(modules, scheme: str = "hrnet") -> None:
+    """Conv and deconv weights, biases 0, BN weight 1 / bias 0 (running stats reset). GaussianFilter modules are
+    skipped: their kernel is fixed by design.
+
+    scheme (MODEL.INIT_SCHEME): 'hrnet' = the original's N(0, 0.001), meant for fine-tuning from ImageNet weights;
+    'kaiming' = He-normal (fan_out, ReLU gain), for training from scratch. Every conv here is followed by BN, which
+    makes the output scale-invariant in the weights, so Adam's fixed-size steps move a weight of norm 0.001 by many
+    times its own size: the effective learning rate of the 'hrnet' init is orders of magnitude higher than that of
+    'kaiming' at the same TRAIN.LR.
     """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"init scheme {scheme!r} (MODEL.INIT_SCHEME) is not one of {INIT_SCHEMES}")
     for m in modules:
         if isinstance(m, GaussianFilter):
             continue
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, std=INIT_STD)
+            if scheme == "kaiming":
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            else:
+                nn.init.normal_(m.weight, std=INIT_STD)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
@@ -442,10 +455,10 @@ class HRNetBackbone(nn.Module):
         gaussian = {id(m.weight) for m in self.modules() if isinstance(m, GaussianFilter)}
         return [name for name, p in self.named_parameters() if id(p) in unused or id(p) in gaussian]
 
-    def init_backbone_weights(self, skip: Sequence[nn.Module] = ()) -> None:
-        """HRNet's normal init (init_hrnet_weights) on every module except those inside `skip` (a subclass's head)."""
+    def init_backbone_weights(self, skip: Sequence[nn.Module] = (), scheme: str = "hrnet") -> None:
+        """init_hrnet_weights(scheme) on every module except those inside `skip` (a subclass's head)."""
         skipped = {id(m) for head in skip for m in head.modules()}
-        init_hrnet_weights(m for m in self.modules() if id(m) not in skipped)
+        init_hrnet_weights((m for m in self.modules() if id(m) not in skipped), scheme)
 
     def forward_features(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Runs the trunk.

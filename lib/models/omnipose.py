@@ -56,11 +56,12 @@ class OmniPose(HRNetBackbone):
     def _head_modules(self):
         return [self.waspv2] if self.head == "waspv2" else [self.wasp, self.decoder]
 
-    def init_weights(self) -> None:
-        """HRNet's N(0, 0.001) init on the backbone (Gaussian filters untouched), the original's init on the head."""
-        logger.info("OmniPose: initialising weights (backbone N(0, %g), %s head as the original)", INIT_STD, self.head)
+    def init_weights(self, scheme: str = "hrnet") -> None:
+        """Backbone: HRNet's N(0, 0.001) or He init (`scheme`, Gaussian filters untouched); head: the original's."""
+        logger.info("OmniPose: initialising weights (backbone %s, %s head as the original)",
+                    f"N(0, {INIT_STD})" if scheme == "hrnet" else scheme, self.head)
         heads = self._head_modules()
-        self.init_backbone_weights(skip=heads)
+        self.init_backbone_weights(skip=heads, scheme=scheme)
         for head in heads:
             head.init_weights()
 

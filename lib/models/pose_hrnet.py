@@ -50,10 +50,10 @@ class PoseHighResolutionNet(HRNetBackbone):
         )
         self.output_layer = "final_layer"
 
-    def init_weights(self) -> None:
-        """HRNet's init on every layer, the final conv included: N(0, 0.001) weights, zero biases, BN 1/0."""
-        logger.info("pose_hrnet: initialising weights N(0, %g)", INIT_STD)
-        init_hrnet_weights(self.modules())
+    def init_weights(self, scheme: str = "hrnet") -> None:
+        """init_hrnet_weights(scheme) on every layer, the final conv included (zero biases, BN 1/0)."""
+        logger.info("pose_hrnet: initialising weights (%s)", f"N(0, {INIT_STD})" if scheme == "hrnet" else scheme)
+        init_hrnet_weights(self.modules(), scheme)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, features = self.forward_features(x)
