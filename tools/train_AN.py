@@ -17,7 +17,7 @@ import os
 
 import torch
 
-from lib.config import load_cfg
+from lib.config import load_cfg, require_path
 from lib.core import engine
 from lib.core.function import training_amp_enabled
 from lib.core.function_AN import AdversarialStep, train_adversarial_epoch
@@ -54,6 +54,8 @@ def main(argv=None):
         raise ValueError(f"{args.cfg}: GAN.POSE_DISC and GAN.CONF_DISC are both False; use tools/train.py for a "
                          "pure run")
 
+    if init_from and not args.init_from:
+        init_from = require_path(cfg, "GAN.GENERATOR_INIT")
     generator = engine.build_train_generator(cfg)
     if init_from:
         ckpt.load_weights(generator, init_from)

@@ -10,7 +10,7 @@ import os
 import yaml
 from yacs.config import CfgNode
 
-from lib.config.defaults import _C
+from lib.config.defaults import PATH_KEYS, _C
 
 BASE_KEY = "_BASE_"
 
@@ -148,13 +148,47 @@ def check_cfg(cfg, source):
         raise ConfigError(f"{source}: TRAIN.VAL_INTERVAL={cfg.TRAIN.VAL_INTERVAL} must be >= 1")
 
 
-def _join_data_dir(cfg):
-    if not cfg.DATA_DIR:
-        return
-    for section, key in (("DATASET", "ROOT"), ("MODEL", "PRETRAINED"), ("TEST", "MODEL_FILE")):
-        value = cfg[section][key]
-        if value and not os.path.isabs(value):
-            cfg[section][key] = os.path.join(cfg.DATA_DIR, value)
+def resolve_path(cfg, path):
+    """The one path rule (lib/config/defaults.py, module docstring): '' stays unset, '~' is expanded, absolute paths
+    are kept, relative ones are joined to DATA_DIR (made absolute) when it is set, else left relative to the working
+    directory."""
+    if not path:
+        return path
+    path = os.path.expanduser(path)
+    if os.path.isabs(path) or not cfg.DATA_DIR:
+        return path
+    return os.path.abspath(os.path.join(os.path.expanduser(cfg.DATA_DIR), path))
+
+
+def _node_and_leaf(cfg, key):
+    node, parts = cfg, key.split(".")
+    for part in parts[:-1]:
+        node = node[part]
+    return node, parts[-1]
+
+
+def _resolve_paths(cfg):
+    for key in PATH_KEYS:
+        node, leaf = _node_and_leaf(cfg, key)
+        node[leaf] = resolve_path(cfg, node[leaf])
+
+
+def require_path(cfg, key, kind="file"):
+    """The value of the path key `key` (already resolved), checked to exist as a `kind` ('file' or 'folder').
+
+    Raises:
+        FileNotFoundError naming the key, the value and the absolute path it resolved to, and the rule.
+    """
+    node, leaf = _node_and_leaf(cfg, key)
+    path = node[leaf]
+    base = f"DATA_DIR {cfg.DATA_DIR!r}" if cfg.DATA_DIR else f"the working directory {os.getcwd()}"
+    if not path:
+        raise FileNotFoundError(f"{key} is not set; it must name a {kind}")
+    exists = os.path.isdir(path) if kind == "folder" else os.path.isfile(path)
+    if not exists:
+        raise FileNotFoundError(f"{key} {path!r} (resolved: {os.path.abspath(path)}) is not an existing {kind}; "
+                                f"relative paths are resolved against {base}")
+    return path
 
 
 def load_cfg(path=None, opts=(), freeze=True):
@@ -163,7 +197,7 @@ def load_cfg(path=None, opts=(), freeze=True):
     if path:
         _merge_dict(cfg, _read_yaml(path), source=path)
     merge_opts(cfg, list(opts))
-    _join_data_dir(cfg)
+    _resolve_paths(cfg)
     check_cfg(cfg, source=path or "defaults")
     if freeze:
         cfg.freeze()

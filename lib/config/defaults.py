@@ -2,6 +2,15 @@
 
 Sizes are [w, h] as in the yamls. Float defaults are written as floats so yacs rejects a wrong type.
 Nothing here is `new_allowed`: a misspelt key in a yaml or on the command line is an error.
+
+Paths: every key in PATH_KEYS follows one rule, applied once when the config is loaded (lib.config.resolve_path):
+'' means unset; '~' is expanded; an absolute path is kept; a relative path is joined to DATA_DIR (and made absolute)
+when DATA_DIR is set, else kept as given, i.e. relative to the working directory. The run scripts (run_*.sh) cd to
+the repository root first, so there relative paths are relative to the root, as in the README's commands. The
+trainers' default run folders (OmniPose/trained...) follow the same rule. A path a tool needs that does not exist is
+an error naming the key and the resolved path (lib.config.require_path). Paths given as command-line options of the
+tools (--cfg, --resume, --init-from, --output-dir) are relative to the working directory; `_BASE_` in a yaml is
+relative to that yaml.
 """
 from yacs.config import CfgNode as CN
 
@@ -12,7 +21,8 @@ _C = CN()
 _C.OUTPUT_DIR = ""
 # TensorBoard folder; '' means <run dir>/tb.
 _C.LOG_DIR = ""
-# Prefix joined in front of relative DATASET.ROOT, MODEL.PRETRAINED and TEST.MODEL_FILE paths ('' = as given).
+# The folder every relative path key (PATH_KEYS: data, weights and outputs alike) is resolved against; '' = the
+# working directory. With DATA_DIR set, give OUTPUT_DIR as an absolute path to write runs elsewhere.
 _C.DATA_DIR = ""
 # DataLoader worker processes per device (0 = load in the main process).
 _C.WORKERS = 2
@@ -262,3 +272,7 @@ _C.GAN.R1_GAMMA = 0.0
 # Generator weights to start from (a pure run's model_best.pth or an original release file); '' = from scratch.
 # Setting this (or --init-from) switches the default output to OmniPose/trained_GAN_2.
 _C.GAN.GENERATOR_INIT = ""
+
+# The path keys, resolved by the one rule in the module docstring. A new path key must be listed here.
+PATH_KEYS = ("OUTPUT_DIR", "LOG_DIR", "DATASET.ROOT", "MODEL.PRETRAINED", "TEST.MODEL_FILE", "TEST.COCO_BBOX_FILE",
+             "GAN.GENERATOR_INIT")

@@ -21,8 +21,11 @@ logger = logging.getLogger(__name__)
 
 
 def run_dir_for(cfg, cfg_path, default_output="OmniPose/trained"):
-    """OUTPUT_DIR/<dataset>/<model>/<config name>/ (OUTPUT_DIR falls back to `default_output`)."""
-    base = cfg.OUTPUT_DIR or default_output
+    """OUTPUT_DIR/<dataset>/<model>/<config name>/ (OUTPUT_DIR falls back to `default_output`, resolved by the same
+    path rule as every path key)."""
+    from lib.config import resolve_path
+
+    base = cfg.OUTPUT_DIR or resolve_path(cfg, default_output)
     return os.path.join(base, cfg.DATASET.DATASET, cfg.MODEL.NAME, config_name(cfg_path))
 
 
@@ -234,10 +237,13 @@ def build_train_generator(cfg):
     The model is recorded as trained on the codec's targets, so its weight files say so and its evaluation never
     shifts the flip test (lib.core.inference.flip_shift), whatever it was initialised from."""
     from lib.codec import TARGET_CONVENTION
+    from lib.config import require_path
     from lib.core.loss import bce_prior_logit
     from lib.models import build_generator
     from lib.utils.checkpoint import record_weights
 
+    if cfg.MODEL.PRETRAINED:
+        require_path(cfg, "MODEL.PRETRAINED")
     bias = None
     if cfg.LOSS.TYPE == "bce" and cfg.MODEL.INIT_WEIGHTS:
         bias = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT)
@@ -292,7 +298,6 @@ class BestTracker:
         """Runs the shared validate(); returns the name -> value dict (empty on ranks > 0)."""
         import time
 
-        from lib.core.evaluate import format_table
         from lib.core.function import validate
         from lib.utils.checkpoint import save_generator_weights
 
@@ -300,11 +305,14 @@ class BestTracker:
         perf, name_values = validate(self.cfg, val_loader, val_set, model, self.run_dir, device, writer, epoch)
         if dist.is_main_process():
             name_values = dict(name_values, val_seconds=time.time() - t0)
-            logger.info("epoch %d results on %s:\n%s", epoch, self.cfg.DATASET.TEST_SET,
-                        format_table(name_values, os.path.basename(self.run_dir)))
-            if perf > self.best_perf:
+            improved = perf > self.best_perf
+            if improved:
                 self.best_perf, self.best_epoch = perf, epoch
                 save_generator_weights(dist.unwrap(model), os.path.join(self.run_dir, "model_best.pth"))
+            # validate() logged the summary table; every stat also goes to metrics.jsonl
+            logger.info("epoch %d on %s: indicator %.4f%s (best %.4f at epoch %d), validation %.1f s", epoch,
+                        self.cfg.DATASET.TEST_SET, perf, ", new best: model_best.pth written" if improved else "",
+                        self.best_perf, self.best_epoch, name_values["val_seconds"])
         return name_values
 
 

@@ -86,23 +86,38 @@ def write_results(records, path):
     return results
 
 
-def _coco_eval_stats(coco_gt, results, sigmas):
-    """Runs COCOeval('keypoints') and returns the 10 standard stats, or None when there is nothing to evaluate."""
+def _quietly(call, *args):
+    """Runs a pycocotools call with its progress prints ("creating index...", "Loading and preparing results...")
+    kept off stdout; they go to the log at debug level."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        out = call(*args)
+    if printed.getvalue().strip():
+        logger.debug("pycocotools: %s", " | ".join(printed.getvalue().split("\n")).strip(" |"))
+    return out
+
+
+def _coco_eval_stats(coco_gt, results, sigmas, title):
+    """Runs COCOeval('keypoints'), logs its table under `title`, and returns the 10 standard stats, or None when
+    there is nothing to evaluate."""
     from pycocotools.cocoeval import COCOeval
 
     if not results:
+        logger.info("COCOeval, %s: no predictions to evaluate, every stat 0", title)
         return None
-    coco_dt = coco_gt.loadRes(copy.deepcopy(results))
+    coco_dt = _quietly(coco_gt.loadRes, copy.deepcopy(results))
     evaluator = COCOeval(coco_gt, coco_dt, "keypoints")
     evaluator.params.useSegm = None
     if len(sigmas) != 17:
         evaluator.params.kpt_oks_sigmas = np.asarray(sigmas)
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):  # pycocotools prints; keep its table in the log instead
+    with contextlib.redirect_stdout(printed):  # pycocotools prints; its table goes to the log, labelled
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
-    logger.info("COCOeval:\n%s", "\n".join(l for l in printed.getvalue().splitlines() if "(A" in l))
+    lines = printed.getvalue().splitlines()
+    logger.info("COCOeval, %s:\n%s", title, "\n".join(line for line in lines if "(A" in line))
+    logger.debug("pycocotools: %s", " | ".join(line for line in lines if line.strip() and "(A" not in line))
     return [float(v) for v in evaluator.stats]
 
 
@@ -120,7 +135,7 @@ def _occluded_only_gt(coco_gt):
         ann["num_keypoints"] = int((kps[:, 2] > 0).sum())
     occluded = COCO()
     occluded.dataset = data
-    occluded.createIndex()
+    _quietly(occluded.createIndex)
     return occluded
 
 
@@ -182,18 +197,40 @@ def evaluate_coco(coco_gt, preds, boxes, image_ids, output_path, oks_thre=0.9, i
     if not has_keypoints:
         logger.info("%s has no keypoint annotations: predictions written, nothing evaluated", output_path)
         return stats, 0.0
-    values = _coco_eval_stats(coco_gt, results, sigmas)
+    values = _coco_eval_stats(coco_gt, results, sigmas, "all labelled joints (v=1 and v=2): the standard COCO stats")
     if values is None:
         values = [0.0] * len(COCO_STAT_NAMES)
     stats.update(zip(COCO_STAT_NAMES, values))
     occluded_gt = _occluded_only_gt(coco_gt)
     if any(ann["num_keypoints"] > 0 for ann in occluded_gt.dataset["annotations"]):
-        occ = _coco_eval_stats(occluded_gt, results, sigmas)
+        occ = _coco_eval_stats(occluded_gt, results, sigmas, "occluded joints only (v=1; visible joints treated as "
+                               "unlabelled): its AP is 'AP (v=1 only)'")
         stats["AP (v=1 only)"] = occ[0] if occ else 0.0
     else:
+        logger.info("COCOeval, occluded joints only: the ground truth has no v=1 joints, 'AP (v=1 only)' is nan")
         stats["AP (v=1 only)"] = float("nan")
     stats.update(visibility_accuracy(coco_gt, results, sigmas))
     return stats, stats["AP"]
+
+
+# The summary's columns: (stat name, column head).
+SUMMARY_COLUMNS = [("AP", "AP"), ("AP .5", "AP .5"), ("AP .75", "AP .75"), ("AP (M)", "AP M"), ("AP (L)", "AP L"),
+                   ("AR", "AR"), ("AP (v=1 only)", "AP v=1"), ("acc v=1", "acc v=1"), ("acc v=2", "acc v=2")]
+
+
+def summary_table(name_values, boxes_used):
+    """The one table a person reads after an evaluation: the headline COCO stats, the visibility breakdown and the
+    boxes used (markdown, columns aligned). Evaluations without COCO stats (MPII, LSP) get format_table instead."""
+    if "AP" not in name_values:
+        return format_table(name_values)
+    heads = [head for _, head in SUMMARY_COLUMNS] + ["boxes used"]
+    cells = [f"{float(name_values.get(name, float('nan'))):.4f}" for name, _ in SUMMARY_COLUMNS] + [boxes_used]
+    widths = [max(len(h), len(c)) for h, c in zip(heads, cells)]
+
+    def row(items):
+        return "| " + " | ".join(item.ljust(width) for item, width in zip(items, widths)) + " |"
+
+    return "\n".join([row(heads), "|" + "|".join("-" * (width + 2) for width in widths) + "|", row(cells)])
 
 
 def format_table(name_values, title=""):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lib.core.evaluate import evaluate_coco
+from lib.core.evaluate import evaluate_coco, summary_table
 from lib.core.inference import flip_shift, predict_heatmaps
 from lib.core.loss import JointsMSELoss
 from lib.utils import dist
@@ -209,9 +209,14 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
         name_values, perf = evaluate_coco(
             dataset.coco, preds, boxes, image_ids, out_json, oks_thre=cfg.TEST.OKS_THRE,
             in_vis_thre=cfg.TEST.IN_VIS_THRE, soft_nms=cfg.TEST.SOFT_NMS, has_keypoints=dataset.has_keypoints)
-    box_kind = "ground-truth boxes" if cfg.TEST.USE_GT_BBOX else f"detector boxes from {cfg.TEST.COCO_BBOX_FILE}"
-    logger.info("evaluated %d person crops on %s (%s, flip test %s)", len(preds), dataset.image_set, box_kind,
-                "on" if cfg.TEST.FLIP_TEST else "off")
+    if cfg.TEST.USE_GT_BBOX:
+        box_kind, boxes_used = "ground-truth boxes", f"{len(preds)} GT"
+    else:
+        box_kind = f"detector boxes from {cfg.TEST.COCO_BBOX_FILE} (score >= TEST.IMAGE_THRE {cfg.TEST.IMAGE_THRE:g})"
+        boxes_used = f"{len(preds)} detected"
+    flip = f"flip test {'with' if shift_heatmap else 'without'} heatmap shift" if flip_pairs else "no flip test"
+    logger.info("evaluation summary: %s, %d person crops, %s, %s, %s decoding:\n%s", dataset.image_set, len(preds),
+                box_kind, flip, "DARK" if cfg.TEST.POST_PROCESS else "argmax", summary_table(name_values, boxes_used))
     if loss_meter.count:
         name_values["heatmap_mse"] = loss_meter.avg
     if writer is not None:

@@ -90,3 +90,64 @@ def test_yaml_exponent_float(tmp_path):
     f = tmp_path / "exp.yaml"
     f.write_text("TRAIN:\n  LR: 1e-4\n")
     assert load_cfg(str(f)).TRAIN.LR == pytest.approx(1e-4)
+
+
+def test_every_path_key_follows_the_data_dir_rule(tmp_path):
+    """One rule for every path key: relative -> DATA_DIR/<path> (absolute) when DATA_DIR is set, absolute kept,
+    '' unset; the detection file included (it used to resolve against the working directory)."""
+    from lib.config.defaults import PATH_KEYS
+
+    opts = ["DATA_DIR", str(tmp_path / "base")]
+    for key in PATH_KEYS:
+        opts += [key, f"rel/{key.lower()}"]
+    cfg = load_cfg(None, opts + ["MODEL.PRETRAINED", "/abs/backbone.pth", "LOG_DIR", ""])
+    for key in PATH_KEYS:
+        section, _, leaf = key.rpartition(".")
+        value = (cfg[section] if section else cfg)[leaf]
+        if key == "MODEL.PRETRAINED":
+            assert value == "/abs/backbone.pth"
+        elif key == "LOG_DIR":
+            assert value == ""
+        else:
+            assert value == str(tmp_path / "base" / "rel" / key.lower()), key
+    # a dumped config (config.yaml of a run) loads back to the same paths, not DATA_DIR joined twice
+    dumped = tmp_path / "config.yaml"
+    dumped.write_text(cfg.dump())
+    assert load_cfg(str(dumped)).TEST.COCO_BBOX_FILE == cfg.TEST.COCO_BBOX_FILE
+
+
+def test_without_data_dir_paths_stay_relative_to_the_working_directory():
+    """The README's commands (run from the repository root, as the run scripts do) keep meaning what they did."""
+    cfg = load_cfg(str(ROOT / "experiments/synthetic/omnipose_quickstart.yaml"), ["DATASET.ROOT", "data/synthetic"])
+    assert cfg.DATASET.ROOT == "data/synthetic"
+    assert cfg.TEST.COCO_BBOX_FILE == "data/synthetic/person_detection_results/synthetic_val2017_detections.json"
+    assert load_cfg(None, ["OUTPUT_DIR", "~/runs"]).OUTPUT_DIR == str(Path.home() / "runs")
+
+
+def test_every_path_like_key_is_listed():
+    """A new key named like a path must be in PATH_KEYS, or it would escape the rule."""
+    from lib.config.defaults import PATH_KEYS, _C
+
+    def leaves(node, prefix=""):
+        for name, value in node.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{name}.")
+            else:
+                yield f"{prefix}{name}", value
+
+    path_like = {key for key, value in leaves(_C) if isinstance(value, str) and key != "DATA_DIR"
+                 and key.rpartition(".")[2].split("_")[-1] in ("DIR", "FILE", "ROOT", "PRETRAINED", "INIT")}
+    assert path_like == set(PATH_KEYS)
+
+
+def test_required_path_error_names_the_key_and_the_resolved_path(tmp_path):
+    from lib.config import require_path
+
+    cfg = load_cfg(None, ["DATA_DIR", str(tmp_path), "TEST.MODEL_FILE", "weights/missing.pth"])
+    with pytest.raises(FileNotFoundError, match=r"TEST\.MODEL_FILE .*weights/missing\.pth.*DATA_DIR"):
+        require_path(cfg, "TEST.MODEL_FILE")
+    with pytest.raises(FileNotFoundError, match=r"MODEL\.PRETRAINED is not set"):
+        require_path(cfg, "MODEL.PRETRAINED")
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "missing.pth").write_bytes(b"")
+    assert require_path(cfg, "TEST.MODEL_FILE") == str(tmp_path / "weights" / "missing.pth")
