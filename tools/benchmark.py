@@ -80,7 +80,7 @@ def main(argv=None):
 
     def pure_step():
         with training_autocast(cfg, device):
-            loss = criterion(generator(images).float(), target, weight)
+            loss = criterion(generator(images), target, weight)  # fp32 inside; a stacked model's list: all stacks
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

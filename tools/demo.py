@@ -50,7 +50,7 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".m
 DEFAULT_FPS = 25.0  # for a video whose container reports no frame rate
 
 # Skeletons (0-based joint pairs) and the side of each joint: 'l', 'r' or 'c' (centre). COCO's is the 19-limb
-# skeleton of the COCO keypoint annotations; MPII's follows its 16 joints (pelvis-thorax-neck-head chain).
+# skeleton of the COCO keypoint annotations; MPII's follows its 16 joints (pelvis-thorax-neck-head chain); LSP's its 14.
 SKELETONS = {
     "coco": (
         [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
@@ -61,6 +61,12 @@ SKELETONS = {
         [(0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7),
          (7, 13), (13, 14), (14, 15)],
         "rrrlllccccrrrlll",
+    ),
+    # LSP's 14 joints: legs, hips, arms, shoulders, the torso sides, and neck to head top.
+    "lsp": (
+        [(0, 1), (1, 2), (3, 4), (4, 5), (2, 3), (6, 7), (7, 8), (9, 10), (10, 11), (8, 9), (8, 2), (9, 3), (12, 8),
+         (12, 9), (12, 13)],
+        "rrrlllrrrlllcc",
     ),
 }
 # BGR colours by side, the usual COCO-demo scheme: left limbs orange, right limbs blue, centre (face, torso) green.
@@ -137,7 +143,7 @@ def draw_persons(image_bgr, persons, dataset="coco", kpt_thre=0.3):
     Args:
         image_bgr: (H, W, 3) uint8.
         persons: lib.core.predictor.Person list (keypoints in image px).
-        dataset: 'coco' or 'mpii' (skeleton).
+        dataset: 'coco', 'mpii' or 'lsp' (skeleton).
         kpt_thre: joints scoring below this are hidden, and so are their limbs.
     Returns:
         (H, W, 3) uint8 BGR.

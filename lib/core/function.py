@@ -19,6 +19,7 @@ from tqdm import tqdm
 from lib.core.evaluate import evaluate_coco, summary_table
 from lib.core.inference import flip_shift, predict_heatmaps
 from lib.core.loss import JointsMSELoss
+from lib.metrics.pck import box_pck
 from lib.utils import dist
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, 
 
         with training_autocast(cfg, device):
             output = model(images)
-            loss = criterion(output.float(), target, target_weight)
+            loss = criterion(output, target, target_weight)  # fp32 inside; a stacked model's list: every stack
         check_finite({"loss_heatmap": loss}, epoch, i)
         optimizer.zero_grad(set_to_none=True)
         if use_scaler:
@@ -161,7 +162,9 @@ def _tb_images(writer, images, heatmaps, target, epoch, count):
 def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch=0):
     """Predicts every sample of `dataset` (flip test per TEST.FLIP_TEST, its heatmap shift per
     lib.core.inference.flip_shift: never for weights trained here), decodes with the dataset's codec, and
-    evaluates: COCO OKS AP (pycocotools) or MPII PCKh. Under DDP every rank predicts its shard; rank 0 evaluates.
+    evaluates: COCO OKS AP (pycocotools; on ground-truth boxes also PCK by box size, lib.metrics.pck.box_pck), or the
+    dataset's own evaluate() where it has one (MPII PCKh, LSP PCK: datasets without OKS constants). Under DDP every
+    rank predicts its shard; rank 0 evaluates.
 
     Returns:
         (perf indicator (AP or PCKh mean; 0.0 on ranks > 0), OrderedDict of name -> value, plus 'heatmap_mse' of
@@ -202,13 +205,17 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
         preds, boxes, image_ids = preds[first], boxes[first], image_ids[first]
 
     os.makedirs(os.path.join(output_dir, "results"), exist_ok=True)
-    if cfg.DATASET.DATASET == "mpii":
+    if hasattr(dataset, "evaluate"):  # datasets without OKS (MPII PCKh, LSP PCK) score their own predictions
         name_values, perf = dataset.evaluate(preds, output_dir)
     else:
         out_json = os.path.join(output_dir, "results", f"keypoints_{dataset.image_set}_results.json")
         name_values, perf = evaluate_coco(
             dataset.coco, preds, boxes, image_ids, out_json, oks_thre=cfg.TEST.OKS_THRE,
             in_vis_thre=cfg.TEST.IN_VIS_THRE, soft_nms=cfg.TEST.SOFT_NMS, has_keypoints=dataset.has_keypoints)
+        if cfg.TEST.USE_GT_BBOX and dataset.has_keypoints:  # one prediction per GT person: box-normalised PCK too
+            box_values, table = box_pck(preds, dataset.db, dataset.joint_names)
+            name_values.update(box_values)
+            logger.info("PCK normalised by the ground-truth box, max(w, h), on %s:\n%s", dataset.image_set, table)
     if cfg.TEST.USE_GT_BBOX:
         box_kind, boxes_used = "ground-truth boxes", f"{len(preds)} GT"
     else:

@@ -3,6 +3,16 @@
 Provenance: shared design adversarial-design.md, section 5 (5.1 tensors, 5.4 labels, 5.5 losses, 5.6 the training
 step); section 4.3-4.8 give the reasons (clamped fakes, composite reals, per-joint masks, OKS-based labels,
 balanced fake term, non-saturating generator term). The epoch loop is added to this module by the trainer.
+
+The Pose Discriminator's per-joint "correct" label of a fake joint:
+  * COCO-format data: the joint's OKS term exp(-d^2 / (2 A kappa^2)) >= GAN.TAU_P (spec 5.4).
+  * datasets without OKS constants (LSP, MPII: they give a PCK normaliser, meta["pck_norm_hm"]): PCK-style,
+    d <= alpha x normaliser, with alpha = GAN.PCK_ALPHA or the dataset's evaluation threshold (LSP: 0.2 x torso,
+    MPII: 0.5 x head size; `pck_label_threshold`). So the label means what the benchmark scores, as the paper's
+    "normalized distance" and the Adversarial-Pose-Estimation LSP code's PCK@0.2 labels did, instead of borrowing
+    COCO's constants for joints COCO does not have.
+Stacked generators (hourglass) return every stack's output in training mode: all of them get the heatmap loss
+(intermediate supervision); the last stack's heatmaps are the prediction, and both discriminators see only those.
 """
 import logging
 import math
@@ -12,7 +22,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from lib.codec import argmax_decode
-from lib.core.loss import output_to_heatmap
+from lib.core.loss import final_output, output_to_heatmap
 from lib.dataset.coco import COCO_SIGMAS
 from lib.models.discriminator import downsample_image
 
@@ -25,6 +35,7 @@ __all__ = [
     "joint_kappa",
     "label_scores",
     "adversarial_labels",
+    "pck_correct",
     "composite_real",
     "masked_bce",
     "balanced_bce",
@@ -109,17 +120,37 @@ def label_scores(pred, target, joints_hm, area_hm, kappa):
     dist_sq = (coords.float() - joints_hm.float()).pow(2).sum(dim=-1)  # (B, J)
     area = area_hm.reshape(batch, 1).float().clamp_min(_MIN_AREA_HM)
     ks = torch.exp(-dist_sq / (2.0 * area * kappa.pow(2)))
-
-    err = (pred.clamp(0.0, 1.0) - target).pow(2).sum(dim=(2, 3))
-    energy = target.pow(2).sum(dim=(2, 3))
-    rel_err = err / energy.clamp_min(_MIN_TARGET_ENERGY)
-    return ks, rel_err
+    return ks, relative_map_error(pred, target)
 
 
 @torch.no_grad()
-def adversarial_labels(pred, target, target_weight, joints_hm, area_hm, tau_p, eps_c, kappa):
+def relative_map_error(pred, target):
+    """(B, J) ||clamp(pred, 0, 1) - target||^2 / ||target||^2 (huge where the target is empty): C's label score."""
+    pred, target = pred.float(), target.float()
+    err = (pred.clamp(0.0, 1.0) - target).pow(2).sum(dim=(2, 3))
+    energy = target.pow(2).sum(dim=(2, 3))
+    return err / energy.clamp_min(_MIN_TARGET_ENERGY)
+
+
+@torch.no_grad()
+def pck_correct(pred, joints_hm, radius_hm):
+    """(B, J) 0/1: the argmax + quarter-pixel decoded joint (the evaluation decoder without DARK or flip, as the OKS
+    labels) lies within `radius_hm` (B,) heatmap px (alpha x the PCK normaliser) of the ground truth."""
+    batch, num_joints = pred.shape[:2]
+    if joints_hm.shape != (batch, num_joints, 2):
+        raise ValueError(f"joints_hm has shape {tuple(joints_hm.shape)}, expected ({batch}, {num_joints}, 2)")
+    if radius_hm.numel() != batch:
+        raise ValueError(f"PCK radius has shape {tuple(radius_hm.shape)}, expected ({batch},)")
+    coords, _ = argmax_decode(pred.float())
+    dist = (coords.float() - joints_hm.float()).norm(dim=-1)
+    return (dist <= radius_hm.reshape(batch, 1).float()).float()
+
+
+@torch.no_grad()
+def adversarial_labels(pred, target, target_weight, joints_hm, area_hm, tau_p, eps_c, kappa, pck_radius_hm=None):
     """Per-joint labels of the fake samples for P and C (spec 5.4); the labels of weight-0 joints are arbitrary
-    (every loss masks them out).
+    (every loss masks them out). With `pck_radius_hm` (B,) (datasets without OKS constants) P's label is
+    pck_correct instead of the OKS rule, and area_hm, tau_p and kappa are not used.
 
     Args:
         pred: (B, J, H, W) predicted heatmaps; target: (B, J, H, W) GT heatmaps.
@@ -132,6 +163,10 @@ def adversarial_labels(pred, target, target_weight, joints_hm, area_hm, tau_p, e
         p_fake, c_fake: (B, J) float tensors of 0/1.
     """
     _joint_mask(target_weight, pred.shape[0], pred.shape[1])
+    if pck_radius_hm is not None:
+        if pred.dim() != 4 or pred.shape != target.shape:
+            raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be (B, J, H, W)")
+        return pck_correct(pred, joints_hm, pck_radius_hm), (relative_map_error(pred, target) < eps_c).float()
     ks, rel_err = label_scores(pred, target, joints_hm, area_hm, kappa)
     return (ks >= tau_p).float(), (rel_err < eps_c).float()
 
@@ -299,7 +334,8 @@ class AdversarialStep:
 
         Args:
             batch: (images (B, 3, H, W), target (B, J, h, w), target_weight (B, J) or (B, J, 1),
-                joints_hm (B, J, 2) GT joints in heatmap px (x, y), area_hm (B,) object area in heatmap px^2),
+                joints_hm (B, J, 2) GT joints in heatmap px (x, y), area_hm (B,) object area in heatmap px^2
+                [, pck_radius_hm (B,): P's correctness radius in heatmap px, for datasets without OKS constants]),
                 all on the training device.
             ramp: factor in [0, 1] on the generator's adversarial terms (spec 5.5 ramp).
             train_generator: False in the D warm-up (spec 5.7 phase 1): G forward under no_grad in the mode the
@@ -312,16 +348,19 @@ class AdversarialStep:
             _pose/_conf versions, d_real_prob_pose/_conf (mean sigmoid on reals), fake_pos_rate_pose/_conf,
             grad_ratio (NaN unless measured in a generator step).
         """
-        images, target, target_weight, joints_hm, area_hm = batch
+        images, target, target_weight, joints_hm, area_hm, *extra = batch
+        pck_radius_hm = extra[0] if extra else None
         if not 0.0 <= ramp <= 1.0:
             raise ValueError(f"ramp={ramp} must be in [0, 1]")
 
-        # 1. Generator forward, once.
+        # 1. Generator forward, once. A stacked generator's list: every stack gets the heatmap loss, the last stack
+        # is the prediction.
         with self._autocast(), torch.set_grad_enabled(train_generator):
-            output = self.generator(images)
-        output = output.float()
+            raw = self.generator(images)
+        stacks = [o.float() for o in raw] if isinstance(raw, (list, tuple)) else None
+        output = final_output(stacks) if stacks is not None else raw.float()
         with torch.set_grad_enabled(train_generator):
-            loss_mse = self.criterion(output, target, target_weight)
+            loss_mse = self.criterion(stacks if stacks is not None else output, target, target_weight)
             pred = output_to_heatmap(output, self.loss_type)  # (B, J, h, w), heatmap values
             # Spec 5.1: D sees clamp(pred, 0, 1). The clamp also zeroes G's adversarial gradient wherever pred is
             # outside [0, 1]; that is the spec's choice (D must not key on negative noise), kept on purpose.
@@ -329,10 +368,10 @@ class AdversarialStep:
         self._check_finite("generator forward", {"loss_mse": loss_mse})
         batch_size, num_joints = pred.shape[:2]
         mask = _joint_mask(target_weight, batch_size, num_joints)  # (B, J)
-        if self.kappa is None:
+        if self.kappa is None and pck_radius_hm is None:
             self.kappa = joint_kappa(num_joints)
         p_fake, c_fake = adversarial_labels(
-            pred, target, target_weight, joints_hm, area_hm, self.tau_p, self.eps_c, self.kappa
+            pred, target, target_weight, joints_hm, area_hm, self.tau_p, self.eps_c, self.kappa, pck_radius_hm
         )
         real = composite_real(pred, target, target_weight)
         image_small = downsample_image(images, pred.shape[-2:]) if self.pose_disc is not None else None
@@ -505,6 +544,11 @@ def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_ite
 
     warmup = epoch < cfg.GAN.WARMUP_EPOCHS
     ramp_iters = int(round(cfg.GAN.RAMP_EPOCHS * num_iters))
+    # Datasets without OKS constants label P's fakes PCK-style (module docstring).
+    pck_alpha = cfg.GAN.PCK_ALPHA or float(getattr(loader.dataset, "pck_label_threshold", 0.0))
+    if hasattr(loader.dataset, "pck_label_threshold") or cfg.GAN.PCK_ALPHA:
+        logger.info("epoch %d: Pose Discriminator labels PCK-style, correct within %g x the PCK normaliser", epoch,
+                    pck_alpha)
     step.generator.train()
     for disc in step.discriminators():
         disc.train()
@@ -519,10 +563,16 @@ def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_ite
         images, target, target_weight, meta = to_device(batch, device)
         joints_hm = meta["joints_hm"].to(device)
         area_hm = meta["area_hm"].to(device=device, dtype=torch.float32)
+        extra = ()
+        if "pck_norm_hm" in meta:
+            if pck_alpha <= 0:
+                raise ValueError(f"GAN.PCK_ALPHA={cfg.GAN.PCK_ALPHA} and {type(loader.dataset).__name__} has no "
+                                 "pck_label_threshold: set GAN.PCK_ALPHA > 0 for its PCK-style labels")
+            extra = (pck_alpha * meta["pck_norm_hm"].to(device=device, dtype=torch.float32),)
         adv_iter = (epoch - cfg.GAN.WARMUP_EPOCHS) * num_iters + i
         ramp = 0.0 if warmup else adversarial_ramp(adv_iter, ramp_iters)
         measure = (not warmup) and i % cfg.PRINT_FREQ == 0
-        stats = step((images, target, target_weight, joints_hm, area_hm), ramp, train_generator=not warmup,
+        stats = step((images, target, target_weight, joints_hm, area_hm) + extra, ramp, train_generator=not warmup,
                      measure_grad_ratio=measure)
         with warnings.catch_warnings():  # warm-up steps the schedule without a generator step, on purpose
             warnings.simplefilter("ignore", UserWarning)

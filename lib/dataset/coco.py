@@ -206,10 +206,11 @@ class COCODataset(JointsDataset):
         return records
 
     def _record(self, image_id, box, joints, joints_vis, score, area):
-        """One db entry (the JointsDataset record format) for a person box [x, y, w, h] in image px."""
+        """One db entry (the JointsDataset record format) for a person box [x, y, w, h] in image px (kept as 'box':
+        the box PCK diagnostic normalises by it)."""
         center, scale = box_to_center_scale(box, self.aspect_ratio)
         return {"image": self._image_path(image_id), "image_id": int(image_id), "center": center, "scale": scale,
-                "joints": joints, "joints_vis": joints_vis, "score": score, "area": area}
+                "joints": joints, "joints_vis": joints_vis, "score": score, "area": area, "box": list(box)}
 
     def _detection_db(self, bbox_file, score_threshold):
         """One record per category-1 detection with score >= TEST.IMAGE_THRE; joints and visibility are zeros."""

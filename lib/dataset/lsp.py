@@ -177,6 +177,7 @@ class LSPDataset(JointsDataset):
     num_joints = 14
     flip_pairs = LSP_FLIP_PAIRS
     joint_names = LSP_JOINT_NAMES
+    pck_label_threshold = PCK_THRESHOLDS[0]  # the adversarial Pose Discriminator's correctness radius (x pck_norm)
     upper_body_ids = (6, 7, 8, 9, 10, 11, 12, 13)
     lower_body_ids = (0, 1, 2, 3, 4, 5)
 

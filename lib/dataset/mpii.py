@@ -11,6 +11,7 @@ import numpy as np
 
 from lib.dataset.coco import load_json
 from lib.dataset.joints_dataset import JointsDataset
+from lib.metrics.pck import evaluate_pck
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +36,36 @@ PCKH_EXCLUDED = (6, 7)
 # so the crop covers the legs; 1-based (Matlab) coordinates become 0-based.
 CENTER_Y_SHIFT = 15.0
 BOX_PADDING = 1.25
+# The adversarial trainer's Pose Discriminator labels are PCKh-style (MPII has no OKS constants): the training json
+# has no head boxes, so the head size there is the head-top to upper-neck segment, which 0.6 x the head box diagonal
+# approximates (that is what SC_BIAS stands for); without both joints, a person-height fraction.
+HEAD_TOP, UPPER_NECK = 9, 8
+HEAD_FALLBACK_FRACTION = 1.0 / 8.0  # of the person height 200 * scale (before padding)
 
 MPII_LAYOUT = """expected MPII layout:
   ROOT/annot/{train,valid}.json   (HRNet format: list of {image, center, scale, joints, joints_vis})
   ROOT/annot/gt_valid.mat         (for evaluate())
   ROOT/images/<image>"""
+
+
+def pckh_results(preds, gt_joints, gt_vis, head_boxes, thresholds=(0.5, 0.1)):
+    """PCKh as lib.metrics.pck.evaluate_pck with the head size 0.6 x head box diagonal as the normaliser (a person
+    whose head box has no size is left out): (name_values with the per-joint 'PCKh@<t> <joint>' entries, table).
+    Arguments as compute_pckh."""
+    preds = np.asarray(preds, dtype=np.float64)[..., :2]
+    gt_joints = np.asarray(gt_joints, dtype=np.float64)
+    gt_vis = np.asarray(gt_vis) > 0
+    head_boxes = np.asarray(head_boxes, dtype=np.float64)
+    n = len(gt_joints)
+    if preds.shape != (n, 16, 2) or gt_joints.shape != (n, 16, 2) or gt_vis.shape != (n, 16) \
+            or head_boxes.shape != (n, 2, 2):
+        raise ValueError(
+            f"compute_pckh: expected preds (N, 16, 2), gt_joints (N, 16, 2), gt_vis (N, 16), head_boxes (N, 2, 2); "
+            f"got {preds.shape}, {gt_joints.shape}, {gt_vis.shape}, {head_boxes.shape}"
+        )
+    head_size = np.linalg.norm(head_boxes[:, 1] - head_boxes[:, 0], axis=-1) * SC_BIAS  # (N,)
+    return evaluate_pck(preds, gt_joints, gt_vis, head_size, MPII_JOINT_NAMES, PCKH_GROUPS, thresholds,
+                        PCKH_EXCLUDED, label="PCKh")
 
 
 def compute_pckh(preds, gt_joints, gt_vis, head_boxes, thresholds=(0.5, 0.1)):
@@ -56,41 +82,8 @@ def compute_pckh(preds, gt_joints, gt_vis, head_boxes, thresholds=(0.5, 0.1)):
         OrderedDict: Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle (percent at thresholds[0], NaN for a group with
         no annotated joint), Mean (joint-count-weighted over all joints but pelvis and thorax), then Mean@<t>.
     """
-    preds = np.asarray(preds, dtype=np.float64)[..., :2]
-    gt_joints = np.asarray(gt_joints, dtype=np.float64)
-    gt_vis = np.asarray(gt_vis) > 0
-    head_boxes = np.asarray(head_boxes, dtype=np.float64)
-    n = len(gt_joints)
-    if preds.shape != (n, 16, 2) or gt_joints.shape != (n, 16, 2) or gt_vis.shape != (n, 16) \
-            or head_boxes.shape != (n, 2, 2):
-        raise ValueError(
-            f"compute_pckh: expected preds (N, 16, 2), gt_joints (N, 16, 2), gt_vis (N, 16), head_boxes (N, 2, 2); "
-            f"got {preds.shape}, {gt_joints.shape}, {gt_vis.shape}, {head_boxes.shape}"
-        )
-    head_size = np.linalg.norm(head_boxes[:, 1] - head_boxes[:, 0], axis=-1) * SC_BIAS  # (N,)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scaled_error = np.linalg.norm(preds - gt_joints, axis=-1) / head_size[:, None]  # (N, 16)
-    joint_count = gt_vis.sum(axis=0)  # (16,)
-    included = np.ones(16, dtype=bool)
-    included[list(PCKH_EXCLUDED)] = False
-    weights = np.where(included, joint_count, 0).astype(np.float64)
-    weights = weights / weights.sum() if weights.sum() > 0 else weights
-
-    def per_joint(threshold):
-        hits = ((scaled_error <= threshold) & gt_vis).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(joint_count > 0, 100.0 * hits / np.maximum(joint_count, 1), np.nan)
-
-    result = OrderedDict()
-    pckh = per_joint(thresholds[0])
-    for name, ids in PCKH_GROUPS:
-        counted = [k for k in ids if joint_count[k] > 0]
-        result[name] = float(np.mean(pckh[counted])) if counted else float("nan")
-    for i, threshold in enumerate(thresholds):
-        values = pckh if i == 0 else per_joint(threshold)
-        key = "Mean" if i == 0 else f"Mean@{threshold:g}"
-        result[key] = float(np.nansum(values * weights)) if weights.sum() > 0 else float("nan")
-    return result
+    name_values, _ = pckh_results(preds, gt_joints, gt_vis, head_boxes, thresholds)
+    return OrderedDict((name, value) for name, value in name_values.items() if not name.startswith("PCKh@"))
 
 
 class MPIIDataset(JointsDataset):
@@ -104,12 +97,14 @@ class MPIIDataset(JointsDataset):
 
     Records: joints and centre are converted from 1-based to 0-based px; the centre moves down by 15 * scale px and
     the scale (a square box, person height / 200) grows by 1.25, as HRNet. image_id is the index in the json list
-    (MPII has no image ids). area is the square box area (scale * 200)^2 before the 1.25 padding.
+    (MPII has no image ids). area is the square box area (scale * 200)^2 before the 1.25 padding. pck_norm is the
+    head size for the adversarial labels (HEAD_TOP - UPPER_NECK segment, see HEAD_FALLBACK_FRACTION).
     """
 
     num_joints = 16
     flip_pairs = MPII_FLIP_PAIRS
     joint_names = MPII_JOINT_NAMES
+    pck_label_threshold = 0.5  # PCKh@0.5: the adversarial Pose Discriminator's correctness radius (x pck_norm)
     upper_body_ids = (7, 8, 9, 10, 11, 12, 13, 14, 15)
     lower_body_ids = (0, 1, 2, 3, 4, 5, 6)
 
@@ -150,6 +145,9 @@ class MPIIDataset(JointsDataset):
                     f"{{image, center (2,), scale, joints (16, 2), joints_vis (16,)}}: {type(e).__name__}: {e}"
                 ) from None
             area = (scale * 200.0) ** 2
+            head_labelled = joints_vis[HEAD_TOP] > 0 and joints_vis[UPPER_NECK] > 0
+            head = np.linalg.norm(joints[HEAD_TOP] - joints[UPPER_NECK]) if head_labelled else 0.0
+            pck_norm = head if head > 0 else HEAD_FALLBACK_FRACTION * scale * 200.0
             if center[0] != -1:  # -1 marks a missing box in the original files
                 center[1] += CENTER_Y_SHIFT * scale
                 scale *= BOX_PADDING
@@ -162,6 +160,7 @@ class MPIIDataset(JointsDataset):
                 "joints_vis": joints_vis,
                 "score": 1.0,
                 "area": area,
+                "pck_norm": float(pck_norm),
             })
         return records
 
@@ -174,7 +173,8 @@ class MPIIDataset(JointsDataset):
             output_dir: when given, pred.mat with the 1-based predictions is written there (as the original).
 
         Returns:
-            (OrderedDict name -> PCKh percent (see compute_pckh), the 'Mean' value: the perf indicator).
+            (OrderedDict name -> PCKh percent (see compute_pckh) followed by 'PCKh@0.5 <joint>' per joint, the 'Mean'
+            value: the perf indicator). The per-joint table is logged.
         """
         from scipy.io import loadmat, savemat
 
@@ -200,5 +200,6 @@ class MPIIDataset(JointsDataset):
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
             savemat(os.path.join(output_dir, "pred.mat"), mdict={"preds": preds})
-        name_value = compute_pckh(preds, gt_joints, gt_vis, head_boxes)
+        name_value, table = pckh_results(preds, gt_joints, gt_vis, head_boxes)
+        logger.info("MPII %s: PCKh (head size 0.6 x head box diagonal)\n%s", self.image_set, table)
         return name_value, name_value["Mean"]

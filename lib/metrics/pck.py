@@ -142,3 +142,29 @@ def evaluate_pck(preds, gt_joints, gt_vis, normalisers, joint_names, groups=(), 
     means = " | ".join(f"{_weighted_mean(p[0], counts, included):.2f}" for p in per_threshold)
     lines.append(f"| **Mean** | {means} | {int(counts[included].sum())} |")
     return name_values, "\n".join(lines)
+
+
+BOX_PCK_THRESHOLD = 0.1
+
+
+def box_pck(preds, records, joint_names, threshold=BOX_PCK_THRESHOLD):
+    """PCK normalised by each person's ground-truth box, max(w, h): the diagnostic on COCO-format data evaluated on
+    ground-truth boxes (one prediction per record, in db order).
+
+    Args:
+        preds: (N, K, 2+) predicted joints in image px.
+        records: the dataset's N db records ('joints' (K, 2), 'joints_vis' (K,), 'box' [x, y, w, h]).
+        joint_names: K names.
+        threshold: the PCK threshold (BOX_PCK_THRESHOLD, 0.1 of the box by default).
+    Returns:
+        (OrderedDict 'box PCK@<t>' (percent, over every labelled joint) then 'box PCK@<t> <joint>', the table).
+    """
+    if len(preds) != len(records):
+        raise ValueError(f"box_pck: {len(preds)} predictions for {len(records)} records")
+    gt = np.stack([r["joints"] for r in records]).astype(np.float64)
+    vis = np.stack([r["joints_vis"] for r in records])
+    sizes = box_sizes([r["box"] for r in records])
+    values, table = evaluate_pck(preds, gt, vis, sizes, joint_names, thresholds=(threshold,), label="box PCK")
+    values[f"box PCK@{threshold:g}"] = values.pop("Mean")
+    values.move_to_end(f"box PCK@{threshold:g}", last=False)
+    return values, table

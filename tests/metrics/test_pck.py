@@ -77,3 +77,19 @@ def test_evaluate_pck_groups_means_exclusions_and_table():
     assert name_values["PCK@0.2 b"] == pytest.approx(0.0)
     assert "| a | 100.00 | 100.00 | 2 |" in table and "| c (not in the mean) | 0.00 | 0.00 | 2 |" in table
     assert "| **Mean** | 66.67 | 100.00 | 3 |" in table
+
+
+def test_box_pck_normalises_by_the_longer_box_side():
+    from lib.metrics.pck import box_pck
+
+    records = [
+        {"joints": np.zeros((2, 2)), "joints_vis": np.array([2, 1]), "box": [0, 0, 40, 100]},  # radius 0.1 x 100
+        {"joints": np.zeros((2, 2)), "joints_vis": np.array([2, 0]), "box": [0, 0, 50, 20]},  # radius 0.1 x 50
+    ]
+    preds = np.array([[[10.0, 0.0, 1.0], [0.0, 10.5, 1.0]], [[0.0, 5.0, 1.0], [99.0, 99.0, 1.0]]])
+    values, table = box_pck(preds, records, ["a", "b"])
+    assert list(values) == ["box PCK@0.1", "box PCK@0.1 a", "box PCK@0.1 b"]
+    assert values["box PCK@0.1"] == pytest.approx(100.0 * 2 / 3)  # a: 10 <= 10, 5 <= 5; b: 10.5 > 10
+    assert values["box PCK@0.1 a"] == pytest.approx(100.0) and values["box PCK@0.1 b"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="1 predictions for 2 records"):
+        box_pck(preds[:1], records, ["a", "b"])
