@@ -246,7 +246,8 @@ def build_train_generator(cfg):
         require_path(cfg, "MODEL.PRETRAINED")
     bias = None
     if cfg.LOSS.TYPE == "bce" and cfg.MODEL.INIT_WEIGHTS:
-        bias = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT)
+        bias = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT,
+                               cfg.LOSS.BCE_WEIGHTING)
     model = build_generator(cfg, output_bias=bias)
     record_weights(model, target_convention=TARGET_CONVENTION)
     return model

@@ -1,4 +1,4 @@
-"""Model construction from the config: the generators (OmniPose, plain pose HRNet).
+"""Model construction from the config: the generators (OmniPose, plain pose HRNet, stacked hourglass).
 
     model = build_generator(cfg)          # init_weights() if MODEL.INIT_WEIGHTS, then MODEL.PRETRAINED if set
     model = build_generator(cfg, output_bias=-4.2)   # the trainers' set-up passes the loss's starting bias
@@ -10,6 +10,7 @@ import logging
 
 import torch.nn as nn
 
+from lib.models.hourglass import StackedHourglass
 from lib.models.hrnet_common import HRNetBackbone, stage_specs_from_cfg
 from lib.models.omnipose import OmniPose
 from lib.models.pose_hrnet import PoseHighResolutionNet
@@ -17,7 +18,7 @@ from lib.utils.checkpoint import load_pretrained_backbone
 
 logger = logging.getLogger(__name__)
 
-GENERATORS = {"omnipose": OmniPose, "pose_hrnet": PoseHighResolutionNet}
+GENERATORS = {"omnipose": OmniPose, "pose_hrnet": PoseHighResolutionNet, "hourglass": StackedHourglass}
 
 
 def _generator_class(cfg):
@@ -29,6 +30,10 @@ def _generator_class(cfg):
 
 def generator_kwargs(cfg) -> dict:
     """Constructor arguments of the MODEL.NAME generator, read from MODEL.NUM_JOINTS and MODEL.EXTRA."""
+    if cfg.MODEL.NAME == "hourglass":
+        extra = cfg.MODEL.EXTRA
+        return {"num_joints": cfg.MODEL.NUM_JOINTS, "num_stacks": extra.NUM_STACKS,
+                "num_features": extra.NUM_FEATURES, "depth": extra.HOURGLASS_DEPTH}
     stage1, stages = stage_specs_from_cfg(cfg.MODEL.EXTRA)
     kwargs = {"num_joints": cfg.MODEL.NUM_JOINTS, "stage1": stage1, "stages": stages}
     if cfg.MODEL.NAME == "omnipose":
@@ -55,7 +60,8 @@ def build_generator(cfg, output_bias=None) -> nn.Module:
     if cfg.MODEL.INIT_WEIGHTS:
         model.init_weights()
     if output_bias is not None:
-        nn.init.constant_(model.get_submodule(model.output_layer).bias, float(output_bias))
+        for name in getattr(model, "output_layers", [model.output_layer]):  # a stacked model: every stack's head
+            nn.init.constant_(model.get_submodule(name).bias, float(output_bias))
     if cfg.MODEL.PRETRAINED:
         load_pretrained_backbone(model, cfg.MODEL.PRETRAINED, list(cfg.MODEL.EXTRA.PRETRAINED_LAYERS))
     return model

@@ -74,3 +74,15 @@ def test_balanced_prior_logit_is_the_best_constant_for_a_real_target():
     assert loss_at(prior) < loss_at(prior - 0.1) and loss_at(prior) < loss_at(prior + 0.1)
     assert prior != pytest.approx(bce_prior_logit((24, 32), 2.0, 10.0))
     assert math.isfinite(prior)
+
+
+def test_trainers_start_every_hourglass_head_at_the_balanced_prior():
+    from lib.core.engine import build_train_generator
+
+    cfg = load_cfg("experiments/synthetic/hourglass_quickstart.yaml",
+                   ["LOSS.BCE_WEIGHTING", "balanced", "MODEL.EXTRA.NUM_FEATURES", "8"])
+    model = build_train_generator(cfg)
+    prior = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT, "balanced")
+    for name in model.output_layers:
+        bias = model.get_submodule(name).bias
+        assert torch.allclose(bias, torch.full_like(bias, prior))
