@@ -15,13 +15,13 @@ import torch
 
 from lib.config import load_cfg
 from lib.core.engine import configure_torch, place_model
-from lib.core.function import autocast_for, training_amp_enabled, training_autocast
 from lib.core.function_AN import AdversarialStep
 from lib.core.inference import predict_heatmaps
 from lib.core.loss import build_loss
 from lib.models import build_generator
 from lib.models.discriminator import build_discriminators
 from lib.utils.dist import init_distributed
+from lib.utils.precision import autocast_for, cpu_info, training_amp_enabled, training_autocast
 
 
 def _sync(device):
@@ -67,11 +67,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cfg = load_cfg(args.cfg, args.opts + (["AMP", "True"] if args.amp else []))
     device = init_distributed(cfg.DEVICE)
-    configure_torch(cfg, device)
+    choice = configure_torch(cfg, device, training=True)  # the training precision guard, as in tools/train*.py
     batch = args.batch or cfg.TRAIN.BATCH_SIZE_PER_GPU
     amp = training_amp_enabled(cfg, device)
-    results = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "batch": batch,
-               "input": list(cfg.MODEL.IMAGE_SIZE), "amp": amp, "channels_last": cfg.CHANNELS_LAST}
+    results = {"device": str(device), "cpu": cpu_info()["model"], "torch": torch.__version__,
+               "threads": torch.get_num_threads(), "batch": batch, "input": list(cfg.MODEL.IMAGE_SIZE),
+               "amp": choice.amp, "channels_last": cfg.CHANNELS_LAST, "precision_guard": choice.guard}
 
     generator = place_model(build_generator(cfg), cfg, device)
     criterion = build_loss(cfg)

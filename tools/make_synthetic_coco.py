@@ -59,11 +59,12 @@ def parse_args(argv=None):
     knobs.add_argument("--min-size", type=int, default=d.min_size, help=f"smallest image side, px ({d.min_size})")
     knobs.add_argument("--max-size", type=int, default=d.max_size, help=f"largest image side, px ({d.max_size})")
     knobs.add_argument("--min-persons", type=int, default=d.min_persons,
-                       help=f"fewest labelled persons per image ({d.min_persons})")
+                       help=f"fewest persons drawn per image ({d.min_persons})")
     knobs.add_argument("--max-persons", type=int, default=d.max_persons,
-                       help=f"most labelled persons per image, fewer more likely ({d.max_persons})")
+                       help=f"most persons drawn per image, fewer more likely; those with a visible area under "
+                            f"32^2 px carry no joints, as in COCO ({d.max_persons})")
     knobs.add_argument("--min-height", type=float, default=d.min_height,
-                       help=f"smallest standing height of a labelled person, px, >= {synthetic.TINY_HEIGHT:g} "
+                       help=f"smallest standing height of a drawn person, px, >= {synthetic.TINY_HEIGHT:g} "
                             f"({d.min_height:g})")
     knobs.add_argument("--max-height", type=float, default=d.max_height,
                        help=f"largest standing height, fraction of the image height ({d.max_height:g})")
@@ -72,7 +73,8 @@ def parse_args(argv=None):
     knobs.add_argument("--overlap-prob", type=float, default=d.overlap_prob,
                        help=f"probability a person overlaps an earlier one ({d.overlap_prob:g})")
     knobs.add_argument("--truncation-prob", type=float, default=d.truncation_prob,
-                       help=f"probability a person is pushed across the image border ({d.truncation_prob:g})")
+                       help=f"probability a person is pushed across the image border, mostly the bottom "
+                            f"one ({d.truncation_prob:g})")
     knobs.add_argument("--occluder-prob", type=float, default=d.occluder_prob,
                        help=f"probability an object is placed in front of a person ({d.occluder_prob:g})")
     knobs.add_argument("--clutter", type=float, default=d.clutter,

@@ -19,7 +19,7 @@ import torch
 
 from lib.config import load_cfg, require_path
 from lib.core import engine
-from lib.core.function import training_amp_enabled
+from lib.utils.precision import training_amp_enabled
 from lib.core.function_AN import AdversarialStep, train_adversarial_epoch
 from lib.core.loss import build_loss
 from lib.models import check_train_batch_size

@@ -61,6 +61,9 @@ _C.MODEL = CN()
 _C.MODEL.NAME = "omnipose"
 # Initialise weights (kaiming/normal) before any loading. False leaves PyTorch's defaults.
 _C.MODEL.INIT_WEIGHTS = True
+# Backbone init: 'hrnet' (the original's N(0, 0.001), for fine-tuning from ImageNet) or 'kaiming' (He-normal: from
+# scratch it learns much faster, see lib/models/hrnet_common.py::init_hrnet_weights).
+_C.MODEL.INIT_SCHEME = "hrnet"
 # ImageNet-pretrained HRNet backbone, loaded non-strictly (only MODEL.EXTRA.PRETRAINED_LAYERS); '' = none.
 _C.MODEL.PRETRAINED = ""
 # Number of keypoints: 17 for COCO, 16 for MPII.
@@ -167,7 +170,10 @@ _C.TRAIN = CN()
 _C.TRAIN.OPTIMIZER = "adam"
 # Base learning rate (for the per-device batch; not rescaled with the world size).
 _C.TRAIN.LR = 1e-3
-# MultiStepLR factor and milestones (epochs, 0-based: the LR changes before epoch LR_STEP[i]).
+# LR schedule after the warm-up: 'step' (LR_FACTOR at each LR_STEP milestone) or 'cosine' (a half cosine from LR
+# down to LR * LR_FACTOR at the end of END_EPOCH; LR_STEP unused).
+_C.TRAIN.LR_SCHEDULE = "step"
+# MultiStepLR factor and milestones (epochs, 0-based: the LR changes before epoch LR_STEP[i]); the cosine's floor.
 _C.TRAIN.LR_FACTOR = 0.1
 _C.TRAIN.LR_STEP = [170, 200]
 # Linear warm-up from LR * WARMUP_FACTOR to LR over this many iterations (0 = off).

@@ -19,6 +19,8 @@ from lib.utils import dist
 
 logger = logging.getLogger(__name__)
 
+ENVIRONMENT_FILE = "environment.json"
+
 
 def run_dir_for(cfg, cfg_path, default_output="OmniPose/trained"):
     """OUTPUT_DIR/<dataset>/<model>/<config name>/ (OUTPUT_DIR falls back to `default_output`, resolved by the same
@@ -29,8 +31,17 @@ def run_dir_for(cfg, cfg_path, default_output="OmniPose/trained"):
     return os.path.join(base, cfg.DATASET.DATASET, cfg.MODEL.NAME, config_name(cfg_path))
 
 
-def configure_torch(cfg, device):
-    """Device-dependent switches: denormal flushing on CPU (random-init HRNets are 10-25x slower without it), cudnn."""
+def configure_torch(cfg, device, training=False):
+    """Device-dependent switches: denormal flushing on CPU (random-init HRNets are 10-25x slower without it), cudnn;
+    with `training`, the training precision (lib.utils.precision.guard_training_precision: where bf16 +
+    channels_last can crash this CPU, a cached one-time probe decides, and a fallback is written into cfg.AMP /
+    cfg.CHANNELS_LAST).
+
+    Returns:
+        lib.utils.precision.PrecisionChoice (what training runs in, what was asked for, what the guard did).
+    """
+    from lib.utils import precision
+
     if device.type == "cpu":
         torch.set_flush_denormal(True)
     else:
@@ -39,13 +50,11 @@ def configure_torch(cfg, device):
         torch.backends.cudnn.enabled = cfg.CUDNN.ENABLED
     if cfg.DETERMINISTIC:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    if cfg.AMP and device.type == "cpu":
-        from lib.core.function import training_amp_enabled
-
-        if training_amp_enabled(cfg, device):
-            logger.info("AMP: training forwards in bf16 autocast on this CPU (evaluation stays fp32)")
-        else:
-            logger.warning("AMP is on but this CPU has no native bf16 (AVX512-BF16 or AMX): training in fp32")
+    if cfg.AMP and device.type == "cpu" and not precision.cpu_has_native_bf16():
+        logger.warning("AMP is on but this CPU has no native bf16 (AVX512-BF16 or AMX): training in fp32")
+    if training:
+        return precision.guard_training_precision(cfg, device)
+    return precision.current_choice(cfg, device)
 
 
 def place_model(model, cfg, device):
@@ -135,11 +144,41 @@ class WarmupMultiStep:
         return decay
 
 
+class WarmupCosine:
+    """LR factor at a global iteration: linear warm-up over TRAIN.WARMUP_ITERS, then a half cosine from 1 down to
+    TRAIN.LR_FACTOR at the last iteration of TRAIN.END_EPOCH (TRAIN.LR_STEP is unused). A plain callable object, so
+    LambdaLR's state_dict keeps it."""
+
+    def __init__(self, total_iters, final_factor, warmup_iters, warmup_factor):
+        self.total_iters = max(int(total_iters), 1)
+        self.final_factor = final_factor
+        self.warmup_iters = int(warmup_iters)
+        self.warmup_factor = warmup_factor
+
+    def __call__(self, iteration):
+        progress = min(max(iteration - self.warmup_iters, 0) / max(self.total_iters - self.warmup_iters, 1), 1.0)
+        factor = self.final_factor + (1 - self.final_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+        if self.warmup_iters > 0 and iteration < self.warmup_iters:
+            alpha = iteration / self.warmup_iters
+            return factor * (self.warmup_factor * (1 - alpha) + alpha)
+        return factor
+
+
+LR_SCHEDULES = ("step", "cosine")
+
+
 def build_scheduler(cfg, optimizer, iters_per_epoch):
-    """A per-iteration LambdaLR. Created BEFORE any optimizer state is loaded, so resuming past a milestone does not
-    decay twice (the original built its scheduler from the already-decayed LR)."""
-    rule = WarmupMultiStep(iters_per_epoch, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR, cfg.TRAIN.WARMUP_ITERS,
-                           cfg.TRAIN.WARMUP_FACTOR)
+    """A per-iteration LambdaLR (TRAIN.LR_SCHEDULE 'step' or 'cosine'). Created BEFORE any optimizer state is loaded,
+    so resuming past a milestone does not decay twice (the original built its scheduler from the already-decayed
+    LR)."""
+    if cfg.TRAIN.LR_SCHEDULE == "step":
+        rule = WarmupMultiStep(iters_per_epoch, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR, cfg.TRAIN.WARMUP_ITERS,
+                               cfg.TRAIN.WARMUP_FACTOR)
+    elif cfg.TRAIN.LR_SCHEDULE == "cosine":
+        rule = WarmupCosine(iters_per_epoch * cfg.TRAIN.END_EPOCH, cfg.TRAIN.LR_FACTOR, cfg.TRAIN.WARMUP_ITERS,
+                            cfg.TRAIN.WARMUP_FACTOR)
+    else:
+        raise ValueError(f"TRAIN.LR_SCHEDULE={cfg.TRAIN.LR_SCHEDULE!r} is not one of {LR_SCHEDULES}")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, rule)
 
 
@@ -148,19 +187,76 @@ def iters_per_epoch(loader, cfg):
     return min(n, cfg.TRAIN.MAX_ITERS_PER_EPOCH) if cfg.TRAIN.MAX_ITERS_PER_EPOCH > 0 else n
 
 
-def log_environment(cfg, args, device):
-    """`args` is a dict of the parsed command-line arguments."""
-    """Command line, git commit, versions, device and the merged config, at start-up."""
+def _git_state():
+    """(commit, dirty) of the checkout this code runs from; ('unknown', None) outside git. Dirty: tracked files
+    differ from the commit (untracked files are ignored, like `git describe --dirty`)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5).stdout.strip() or "unknown"
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=root).stdout.strip()
+        if not commit:
+            return "unknown", None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                text=True, timeout=10, cwd=root)
+        return commit, (bool(status.stdout.strip()) if status.returncode == 0 else None)
     except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
+        return "unknown", None
+
+
+def _version(module_name, dist_name=None):
+    """A package's version, or None when it is not installed."""
+    import importlib
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist_name or module_name)
+    except importlib.metadata.PackageNotFoundError:
+        try:
+            return getattr(importlib.import_module(module_name), "__version__", None)
+        except ImportError:
+            return None
+
+
+def describe_environment(device, precision_choice):
+    """What a reader needs to compare two runs: CPU model and its bf16/AMX flags, threads, versions, device, the
+    precision actually used (and whether the guard changed it), git commit and dirty flag. A json-ready dict."""
+    from lib.utils.precision import cpu_info
+
+    commit, dirty = _git_state()
+    cpu = cpu_info()
+    env = {
+        "cpu": cpu["model"], "avx512_bf16": cpu["avx512_bf16"], "amx_bf16": cpu["amx_bf16"],
+        "amx_tile": cpu["amx_tile"], "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+        "torch": torch.__version__, "numpy": np.__version__, "opencv": _version("cv2", "opencv-python-headless"),
+        "pycocotools": _version("pycocotools"), "device": str(device), "world_size": dist.get_world_size(),
+        "git_commit": commit, "git_dirty": dirty,
+    }
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    env["precision"] = precision_choice.as_dict()
+    return env
+
+
+def log_environment(cfg, args, device, environment=None):
+    """Command line, the environment (describe_environment), args and the merged config, at start-up.
+    `args` is a dict of the parsed command-line arguments."""
     logger.info("command: %s", " ".join(sys.argv))
-    logger.info("git %s | python %s | torch %s | numpy %s | device %s | world size %d", commit,
-                platform.python_version(), torch.__version__, np.__version__, device, dist.get_world_size())
+    if environment is None:
+        from lib.utils.precision import current_choice
+
+        environment = describe_environment(device, current_choice(cfg, device))
+    logger.info("environment: %s", json.dumps(environment))
     logger.info("args: %s", args)
     logger.info("config:\n%s", cfg.dump())
+
+
+def save_environment(environment, run_dir):
+    """<run dir>/environment.json, next to config.yaml (atomic); append_metrics copies it into every record."""
+    path = os.path.join(run_dir, ENVIRONMENT_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(environment, f, indent=1)
+    os.replace(tmp, path)
 
 
 def save_config(cfg, run_dir):
@@ -172,8 +268,14 @@ def save_config(cfg, run_dir):
 
 
 def append_metrics(run_dir, record):
-    """One json line per epoch in <run dir>/metrics.jsonl (plots and comparisons read it)."""
+    """One json line per epoch in <run dir>/metrics.jsonl (plots and comparisons read it). When the run folder has an
+    environment.json (setup_run writes one at every start), the line carries it as 'env', so each epoch says where
+    and in what precision it ran, resumed runs included."""
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+    env_path = os.path.join(run_dir, ENVIRONMENT_FILE)
+    if "env" not in clean and os.path.isfile(env_path):
+        with open(env_path) as f:
+            clean["env"] = json.load(f)
     with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
         f.write(json.dumps(clean) + "\n")
 
@@ -221,10 +323,12 @@ def setup_run(cfg_path, opts, default_output, log_name, args=None):
     if dist.is_main_process():
         os.makedirs(run_dir, exist_ok=True)
     setup_logger(run_dir, dist.get_rank(), log_name)
-    configure_torch(cfg, device)  # after the logger: it reports the precision in use
-    log_environment(cfg, args if args is not None else {}, device)
+    precision_choice = configure_torch(cfg, device, training=True)  # after the logger: it reports the precision
+    environment = describe_environment(device, precision_choice)
+    log_environment(cfg, args if args is not None else {}, device, environment)
     if dist.is_main_process():
-        save_config(cfg, run_dir)
+        save_config(cfg, run_dir)  # after the guard: AMP / CHANNELS_LAST as they run
+        save_environment(environment, run_dir)
     seed_everything(cfg.SEED)
     return cfg, device, run_dir
 

@@ -4,13 +4,11 @@
         stats = train_one_epoch(...)          # forward, finite check, backward, (clip), step, per-iteration LR
         perf, name_values = validate(...)     # flip test, codec decode, rescoring, OKS-NMS, COCOeval / PCKh
 """
-import functools
 import logging
 import math
 import os
 import re
 import time
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -21,6 +19,7 @@ from lib.core.inference import flip_shift, predict_heatmaps
 from lib.core.loss import JointsMSELoss
 from lib.metrics.pck import box_pck
 from lib.utils import dist
+from lib.utils.precision import autocast_for, training_autocast
 
 logger = logging.getLogger(__name__)
 
@@ -36,33 +35,6 @@ class AverageMeter:
     @property
     def avg(self):
         return self.sum / self.count if self.count else float("nan")
-
-
-def autocast_for(device, enabled):
-    """Evaluation autocast: fp16 on CUDA when AMP is on; fp32 on CPU, where bf16's 8-bit mantissa would quantise
-    the heatmaps that the sub-pixel decoding reads (and evaluation is a small part of a run)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return nullcontext()
-
-
-@functools.lru_cache(maxsize=None)
-def cpu_has_native_bf16():
-    """AVX512-BF16 or AMX: CPUs where oneDNN runs bf16 convolutions natively (elsewhere bf16 is emulated, slower).
-    Cached: training asks every iteration."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def training_amp_enabled(cfg, device):
-    """Whether training forwards run under autocast: AMP on CUDA (fp16 + GradScaler), or AMP on a CPU with native
-    bf16 (bf16 needs no scaler; about 1.5x faster training of the quickstart model on our 2-core CPU)."""
-    return bool(cfg.AMP) and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
-
-
-def training_autocast(cfg, device):
-    """Autocast for training forwards: fp16 on CUDA, bf16 on CPU (torch.autocast's defaults), or a no-op."""
-    return torch.autocast(device_type=device.type) if training_amp_enabled(cfg, device) else nullcontext()
 
 
 def to_device(batch, device):

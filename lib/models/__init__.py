@@ -58,7 +58,7 @@ def build_generator(cfg, output_bias=None) -> nn.Module:
     """
     model = _generator_class(cfg)(**generator_kwargs(cfg))
     if cfg.MODEL.INIT_WEIGHTS:
-        model.init_weights()
+        model.init_weights(scheme=cfg.MODEL.INIT_SCHEME)
     if output_bias is not None:
         for name in getattr(model, "output_layers", [model.output_layer]):  # a stacked model: every stack's head
             nn.init.constant_(model.get_submodule(name).bias, float(output_bias))

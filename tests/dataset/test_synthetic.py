@@ -10,7 +10,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from lib.dataset import synthetic
-from tools import make_synthetic_coco
+from tools import dataset_stats, make_synthetic_coco
 
 N_TRAIN, N_VAL, SEED = 6, 4, 3
 SETS = ("train2017", "val2017")
@@ -158,8 +158,29 @@ def test_facing_sets_left_and_right(yaw, left_on_image_right):
 
 def test_profile_hides_far_side():
     _, kps = synthetic.render_figure(seed=5, yaw=90.0, pose="stand")  # facing image right: left side away
-    assert kps[1, 2] == 1 and kps[3, 2] == 1  # far (left) eye and ear
+    assert kps[1, 2] == 0 and kps[3, 2] == 0  # far (left) eye and ear: turned away, so not labelled
     assert kps[2, 2] == 2 and kps[0, 2] == 2  # near eye and nose
+
+
+def test_small_persons_carry_no_joints():
+    """As COCO: persons whose visible area is below 32^2 px are annotated, but without joints."""
+    anns = [a for i in range(8) for a in synthetic.render_sample(SEED, "val", i).annotations]
+    small = [a for a in anns if a["area"] < synthetic.SMALL_AREA]
+    assert small, "the default set should hold small (background) persons"
+    assert all(a["num_keypoints"] == 0 for a in small)
+    assert any(a["num_keypoints"] > 0 for a in anns)
+
+
+def test_calibrated_statistics(tmp_path):
+    """Mask / box area and the share of occluded joints stay near their calibration on real persons (README, "The
+    synthetic dataset": 0.42 and 12 % on 300 images; before the calibration 0.32 and 36 %)."""
+    root = str(tmp_path / "calib")
+    synthetic.generate(root, 0, 40, seed=0)
+    stats = dataset_stats.compute_stats(dataset_stats.load(_ann_path(root, "val2017")))
+    assert stats["persons"] > 60
+    assert 0.35 <= stats["mask_box_ratio"]["median"] <= 0.50, stats["mask_box_ratio"]
+    assert 0.06 <= stats["v1_share"] <= 0.20, stats["v1_share"]
+    assert stats["size_small"] == 0.0  # no labelled person below COCO's 32^2 px
 
 
 def test_detections_are_coco_results(dataset):

@@ -13,8 +13,8 @@ from conftest import QUICKSTART, tiny_opts
 
 from lib.codec import TARGET_CONVENTION
 from lib.config import load_cfg
-from lib.core import function
 from lib.models import build_generator
+from lib.utils import precision
 from lib.utils.checkpoint import CheckpointError, WeightFileError, load_weights, read_weight_file, weights_record
 from tools import train
 
@@ -137,10 +137,10 @@ def test_precision_and_memory_format_variants_train_and_load(tiny_synthetic, tmp
 def test_training_amp_follows_the_device(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     on, off = load_cfg(None, ["AMP", "True"]), load_cfg(None, ["AMP", "False"])
-    assert function.training_amp_enabled(on, cuda) and not function.training_amp_enabled(off, cuda)
-    monkeypatch.setattr(function, "cpu_has_native_bf16", lambda: True)
-    assert function.training_amp_enabled(on, cpu) and not function.training_amp_enabled(off, cpu)
-    with function.training_autocast(on, cpu):
+    assert precision.training_amp_enabled(on, cuda) and not precision.training_amp_enabled(off, cuda)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.training_amp_enabled(on, cpu) and not precision.training_amp_enabled(off, cpu)
+    with precision.training_autocast(on, cpu):
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
-    monkeypatch.setattr(function, "cpu_has_native_bf16", lambda: False)  # emulated bf16 would be slower: fp32
-    assert not function.training_amp_enabled(on, cpu)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)  # emulated bf16 would be slower: fp32
+    assert not precision.training_amp_enabled(on, cpu)
