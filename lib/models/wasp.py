@@ -32,7 +32,25 @@ class SepConv2d(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointConv(self.relu(self.spatialConv(x)))
+        conv = self.spatialConv
+        if _needs_contiguous_depthwise(x, conv):
+            # Input AND weight contiguous: the conv picks channels_last if either is. The (C, 1, 3, 3) weight counts as
+            # contiguous in either layout, so only a clone with an explicit format resets its strides.
+            weight = conv.weight.clone(memory_format=torch.contiguous_format)
+            spatial = nn.functional.conv2d(x.contiguous(), weight, conv.bias, conv.stride,
+                                           conv.padding, conv.dilation, conv.groups)
+        else:
+            spatial = conv(x)
+        return self.pointConv(self.relu(spatial))
+
+
+def _needs_contiguous_depthwise(x: torch.Tensor, conv: nn.Conv2d) -> bool:
+    """Whether a dilated depthwise conv must run on contiguous tensors: on CPU under bf16 autocast, torch 2.13's
+    channels_last kernel for it computes wrong weight gradients (relative error ~1.4 at 64x48, dilation 2-12) or
+    kills the process (dilation 18: WASPv2's aspp4 at 256x192), seen on an AMD EPYC with AVX512-BF16; contiguous bf16
+    and fp32 channels_last are right (tools/probe_precision.py). Only this op leaves channels_last: the rest of the
+    model keeps the fast path."""
+    return x.device.type == "cpu" and max(conv.dilation) > 1 and torch.is_autocast_enabled("cpu")
 
 
 class AtrousModule(nn.Module):
