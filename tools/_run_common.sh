@@ -7,15 +7,17 @@ fi
 QUICKSTART_CFG=experiments/synthetic/omnipose_quickstart.yaml
 SYNTHETIC_ROOT=data/synthetic
 
-# ensure_synthetic CONFIG: if CONFIG's DATASET.ROOT is data/synthetic and has no annotations yet, generate it.
+# ensure_synthetic CONFIG: if CONFIG's DATASET.ROOT is a synthetic root without annotations yet, generate it with the
+# config's DATASET.SYNTHETIC_PRESET and DATASET.SYNTHETIC_IMAGES (SYNTHETIC_ARGS adds or overrides generator flags).
 ensure_synthetic() {
-  local cfg=$1 root
-  root=$("$PYTHON" -c "from lib.config import load_cfg; import sys; print(load_cfg(sys.argv[1]).DATASET.ROOT)" "$cfg") || return 1
+  local cfg=$1 spec root preset n_train n_val
+  spec=$("$PYTHON" -c "from lib.config import load_cfg; import sys; d = load_cfg(sys.argv[1]).DATASET; print(d.ROOT, d.SYNTHETIC_PRESET, *d.SYNTHETIC_IMAGES)" "$cfg") || return 1
+  read -r root preset n_train n_val <<< "$spec"
   case "$root" in
     *synthetic*)
       if [ ! -f "$root/annotations/person_keypoints_val2017.json" ] || [ ! -f "$root/annotations/person_keypoints_train2017.json" ]; then
-        echo "[run] $root has no synthetic dataset yet: generating it (tools/make_synthetic_coco.py, one-time)"
-        "$PYTHON" tools/make_synthetic_coco.py --out "$root" ${SYNTHETIC_ARGS:---workers 2} || return 1
+        echo "[run] $root has no synthetic dataset yet: generating it (tools/make_synthetic_coco.py --preset $preset, $n_train train / $n_val val images, one-time)"
+        "$PYTHON" tools/make_synthetic_coco.py --out "$root" --preset "$preset" --train "$n_train" --val "$n_val" --workers 2 ${SYNTHETIC_ARGS:-} || return 1
       fi ;;
   esac
 }

@@ -2,6 +2,7 @@
 
     python tools/make_synthetic_coco.py                                   # data/synthetic: 5000 train, 500 val
     python tools/make_synthetic_coco.py --out data/synthetic_small --train 500 --val 100 --workers 2
+    python tools/make_synthetic_coco.py --out data/synthetic_quickstart --preset quickstart --train 3000 --val 300
     python tools/make_synthetic_coco.py --preview docs/synthetic_samples.png   # only the labelled sample grid
 
 Writes OUT/images/{train,val}2017/<12-digit id>.jpg, OUT/person_detection_results/synthetic_val2017_detections.json
@@ -19,7 +20,6 @@ import cv2
 
 from lib.dataset import synthetic
 
-DEFAULTS = synthetic.SynthConfig()
 
 
 def _positive_int(text):
@@ -44,7 +44,15 @@ def _seed(text):
 
 
 def parse_args(argv=None):
+    # The preset sets the knobs' defaults; an explicit knob flag still wins.
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--preset", choices=sorted(synthetic.PRESETS), default="default")
+    preset = first.parse_known_args(argv)[0].preset
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(synthetic.PRESETS), default="default",
+                        help="difficulty preset whose values the knobs below default to: 'default' (the honest "
+                             "benchmark) or 'quickstart' (fewer, larger, less occluded persons; the CPU quickstart's "
+                             "data). Knob flags override it.")
     parser.add_argument("--out", default="data/synthetic", help="output root (default: data/synthetic)")
     parser.add_argument("--train", type=_count, default=5000, help="training images (default: 5000)")
     parser.add_argument("--val", type=_count, default=500, help="validation images (default: 500)")
@@ -54,8 +62,8 @@ def parse_args(argv=None):
                         help="instead of a dataset, write a PNG of the first 6 training images of --seed, each "
                              "next to a copy with its keypoints drawn (dot = visible, black ring = occluded; "
                              "orange = left side, blue = right side)")
-    knobs = parser.add_argument_group("difficulty knobs (defaults = the honest difficulty)")
-    d = DEFAULTS
+    knobs = parser.add_argument_group(f"difficulty knobs (defaults: preset {preset!r})")
+    d = synthetic.preset_config(preset)
     knobs.add_argument("--min-size", type=int, default=d.min_size, help=f"smallest image side, px ({d.min_size})")
     knobs.add_argument("--max-size", type=int, default=d.max_size, help=f"largest image side, px ({d.max_size})")
     knobs.add_argument("--min-persons", type=int, default=d.min_persons,
@@ -79,6 +87,8 @@ def parse_args(argv=None):
                        help=f"probability an object is placed in front of a person ({d.occluder_prob:g})")
     knobs.add_argument("--clutter", type=float, default=d.clutter,
                        help=f"scale of background clutter and limb-like distractors, 0 = none ({d.clutter:g})")
+    knobs.add_argument("--poses", choices=sorted(synthetic.POSE_SETS), default=d.poses,
+                       help=f"pose classes drawn: all, or upright (standing, walking, running, arms up) ({d.poses})")
     knobs.add_argument("--tiny-prob", type=float, default=d.tiny_prob,
                        help=f"probability of extra tiny persons without joints ({d.tiny_prob:g})")
     knobs.add_argument("--blur-prob", type=float, default=d.blur_prob,
@@ -93,7 +103,7 @@ def parse_args(argv=None):
             min_size=args.min_size, max_size=args.max_size, min_persons=args.min_persons,
             max_persons=args.max_persons, min_height=args.min_height, max_height=args.max_height,
             rotation=args.rotation, overlap_prob=args.overlap_prob, truncation_prob=args.truncation_prob,
-            occluder_prob=args.occluder_prob, clutter=args.clutter, tiny_prob=args.tiny_prob,
+            occluder_prob=args.occluder_prob, clutter=args.clutter, tiny_prob=args.tiny_prob, poses=args.poses,
             blur_prob=args.blur_prob, noise=args.noise, jpeg_min=args.jpeg_quality[0],
             jpeg_max=args.jpeg_quality[1]).validate()
     except ValueError as err:

@@ -56,13 +56,15 @@ def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, 
     """Trains `model` for one epoch (or `num_iters` iterations). The scheduler steps every iteration.
 
     Returns:
-        dict with the mean 'loss', 'lr' at the end, 'seconds', 'images_per_s' and 'skipped' (corrupt images).
+        dict with the mean 'loss', 'lr' at the end, 'seconds', 'images_per_s', 'steady_images_per_s' (after the
+        first iteration, so without the loader workers' start-up) and 'skipped' (corrupt images).
     """
     model.train()
     loss_meter, data_time, batch_time = AverageMeter(), AverageMeter(), AverageMeter()
     skipped = 0
     use_scaler = scaler is not None and cfg.AMP and device.type == "cuda"
-    start = end = time.time()
+    start = end = first_end = time.time()
+    first_count = 0
     progress = tqdm(total=num_iters, desc=f"epoch {epoch}", disable=not dist.is_main_process(), dynamic_ncols=True,
                     mininterval=2.0)
     for i, batch in enumerate(loader):
@@ -94,6 +96,8 @@ def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, 
         loss_meter.update(loss.item(), images.size(0))
         batch_time.update(time.time() - end)
         end = time.time()
+        if i == 0:
+            first_end, first_count = end, loss_meter.count
         lr = optimizer.param_groups[0]["lr"]
         ips = images.size(0) * dist.get_world_size() / max(batch_time.avg, 1e-9)
         progress.set_postfix(loss=f"{loss_meter.avg:.3g}", lr=f"{lr:.2e}", img_s=f"{ips:.1f}",
@@ -110,9 +114,10 @@ def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, 
     if skipped:
         logger.warning("epoch %d: skipped %d unreadable images (DATASET.SKIP_CORRUPT)", epoch, skipped)
     seconds = time.time() - start
+    steady = (loss_meter.count - first_count) / (end - first_end) if loss_meter.count > first_count else float("nan")
     return {"loss": dist.all_reduce_mean(loss_meter.avg), "lr": optimizer.param_groups[0]["lr"],
             "seconds": seconds, "images_per_s": loss_meter.count * dist.get_world_size() / max(seconds, 1e-9),
-            "skipped": skipped}
+            "steady_images_per_s": steady * dist.get_world_size(), "skipped": skipped}
 
 
 def tb_tag(name):

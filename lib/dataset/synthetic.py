@@ -45,6 +45,8 @@ Difficulty knobs (``SynthConfig`` fields; ``tools/make_synthetic_coco.py`` flags
                                           bottom one (0.5)
     occluder_prob     --occluder-prob     probability that an object is placed in front of a person (0.3)
     clutter           --clutter           scale of background clutter: shapes, textures, limb-like distractors (1.0)
+    poses             --poses             pose classes drawn: all (standing, walking, running, arms up, crouching,
+                                          kneeling, sitting, lying, random) or upright (the first four) (all)
     tiny_prob         --tiny-prob         probability of extra tiny (12-32 px) persons without joints (0.2)
     blur_prob         --blur-prob         probability of Gaussian or motion blur (0.3)
     noise             --noise             largest std of additive Gaussian pixel noise, grey levels (8.0)
@@ -169,6 +171,7 @@ class SynthConfig:
     noise: float = 8.0
     jpeg_min: int = 40
     jpeg_max: int = 95
+    poses: str = "all"
 
     def validate(self) -> "SynthConfig":
         """Raise ValueError naming the first bad knob; return self."""
@@ -192,9 +195,30 @@ class SynthConfig:
             need(0.0 <= value <= 1.0, f"{name}={value} must be a probability in [0, 1]")
         need(0.0 <= self.clutter <= 10.0, f"clutter={self.clutter} must be in [0, 10] (1 = default amount)")
         need(0.0 <= self.noise <= 100.0, f"noise={self.noise} must be a std in grey levels in [0, 100]")
+        need(self.poses in POSE_SETS, f"poses={self.poses!r} must be one of {sorted(POSE_SETS)}")
         need(1 <= self.jpeg_min <= self.jpeg_max <= 100,
              f"JPEG quality needs 1 <= min <= max <= 100, got {self.jpeg_min}, {self.jpeg_max}")
         return self
+
+
+# Named difficulty presets (tools/make_synthetic_coco.py --preset, DATASET.SYNTHETIC_PRESET). 'default' is the
+# benchmark every comparison uses. 'quickstart' is the much easier set the CPU quickstart trains on: at most two
+# persons per image, larger (>= 140 px), upright poses only (standing, walking, running, arms up), less rotation,
+# overlap, truncation, occlusion and clutter; so that 15 CPU minutes give a model that finds poses. Its AP is not
+# comparable with the default set's.
+PRESETS = {
+    "default": SynthConfig(),
+    "quickstart": SynthConfig(max_persons=2, min_height=140.0, rotation=10.0, overlap_prob=0.1, truncation_prob=0.1,
+                              occluder_prob=0.1, clutter=0.3, tiny_prob=0.0, blur_prob=0.1, noise=3.0,
+                              poses="upright"),
+}
+
+
+def preset_config(name: str) -> SynthConfig:
+    """The SynthConfig of a named preset; ValueError naming the valid ones."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown synthetic preset {name!r}; valid: {sorted(PRESETS)}")
+    return PRESETS[name]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -236,21 +260,24 @@ _ARM_PRESETS = {
 # Pose classes and their probabilities.
 _POSE_CLASSES = ("stand", "walk", "run", "arms_up", "crouch", "kneel", "sit", "lie", "random")
 _POSE_PROBS = np.array([0.18, 0.17, 0.11, 0.1, 0.09, 0.06, 0.1, 0.09, 0.1])
+# SynthConfig.poses: which classes are drawn. 'upright' keeps the standing ones (the quickstart preset's).
+POSE_SETS = {"all": _POSE_CLASSES, "upright": ("stand", "walk", "run", "arms_up")}
 
 
 def _arm(rng: np.random.Generator, preset: str) -> Tuple[float, float, float, float]:
     return tuple(_u(rng, *r) for r in _ARM_PRESETS[preset])  # type: ignore[return-value]
 
 
-def sample_pose(rng: np.random.Generator) -> Dict:
-    """Draw a pose: a class name and joint angles in degrees.
+def sample_pose(rng: np.random.Generator, poses: str = "all") -> Dict:
+    """Draw a pose of the set `poses` (POSE_SETS): a class name and joint angles in degrees.
 
     Returns:
         dict with "name", "lean" (torso pitch forward), "bend" (sideways), "twist" (shoulders vs hips, about the
         vertical), "head_yaw", "head_pitch", "arms" and "legs" (per side, index 0 = left, 1 = right: arms are
         (flexion, abduction, elbow, forearm rotation), legs (flexion, abduction, knee, ankle)) and "lying" (bool).
     """
-    name = str(rng.choice(_POSE_CLASSES, p=_POSE_PROBS / _POSE_PROBS.sum()))
+    probs = np.array([p if c in POSE_SETS[poses] else 0.0 for c, p in zip(_POSE_CLASSES, _POSE_PROBS)])
+    name = str(rng.choice(_POSE_CLASSES, p=probs / probs.sum()))
     lean, bend, twist = _u(rng, -5, 10), _u(rng, -6, 6), _u(rng, -15, 15)
     presets = ("down", "down", "forward", "hips", "face", "crossed", "wave", "raised", "raised_side", "random")
     arms = [_arm(rng, str(rng.choice(presets))) for _ in range(2)]
@@ -531,7 +558,7 @@ class _Person:
     """One figure: pose, look and placement; knows how to draw itself into a canvas."""
 
     def __init__(self, rng: np.random.Generator, height_px: float, cfg: SynthConfig):
-        self.pose = sample_pose(rng)
+        self.pose = sample_pose(rng, cfg.poses)
         self.look = _sample_look(rng)
         self.body = _sample_body(rng, self.look)
         self.height = height_px

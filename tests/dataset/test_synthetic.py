@@ -237,3 +237,35 @@ def test_rerun_replaces_the_annotations(tmp_path):
     synthetic.generate(root, 1, 1, seed=1)
     data = json.load(open(_ann_path(root, "train2017")))
     assert len(data["images"]) == 1 and data["info"]["seed"] == 1
+
+
+def test_preset_sets_the_knob_defaults_and_a_flag_still_wins():
+    quick = synthetic.preset_config("quickstart")
+    args = make_synthetic_coco.parse_args(["--preset", "quickstart"])
+    assert args.config == quick and quick != synthetic.SynthConfig()
+    assert quick.max_persons < synthetic.SynthConfig().max_persons
+    assert quick.min_height > synthetic.SynthConfig().min_height
+    args = make_synthetic_coco.parse_args(["--preset", "quickstart", "--max-persons", "5"])
+    assert args.config.max_persons == 5 and args.config.min_height == quick.min_height
+    assert make_synthetic_coco.parse_args([]).config == synthetic.SynthConfig()
+
+
+def test_unknown_preset_is_named(capsys):
+    with pytest.raises(SystemExit):
+        make_synthetic_coco.parse_args(["--preset", "easy"])
+    assert "easy" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="'easy'.*default"):
+        synthetic.preset_config("easy")
+
+
+def test_quickstart_preset_has_fewer_larger_less_occluded_persons(tmp_path):
+    """What the preset promises, measured on 30 images of each."""
+    stats = {}
+    for name in ("default", "quickstart"):
+        root = str(tmp_path / name)
+        synthetic.generate(root, 0, 30, seed=1, config=synthetic.preset_config(name))
+        stats[name] = dataset_stats.compute_stats(dataset_stats.load(_ann_path(root, "val2017")))
+    easy, hard = stats["quickstart"], stats["default"]
+    assert easy["persons_per_image"] < hard["persons_per_image"]
+    assert easy["box_h_px"]["median"] > hard["box_h_px"]["median"]
+    assert easy["v1_share"] < hard["v1_share"]
