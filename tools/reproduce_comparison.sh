@@ -13,7 +13,7 @@
 #   COMPARISON_DRY_RUN=1 bash tools/reproduce_comparison.sh        # print the four commands, run nothing
 #
 # Environment (defaults in brackets):
-#   COMPARISON_CFG          experiment yaml [experiments/synthetic/omnipose_quickstart.yaml]
+#   COMPARISON_CFG          experiment yaml [experiments/synthetic/omnipose_benchmark.yaml: the default, harder data]
 #   COMPARISON_OUT          output root; the runs land in <root>/<run>/<dataset>/<model>/<config name> [OmniPose/comparison]
 #   COMPARISON_SEED         SEED of all four runs [0]
 #   COMPARISON_EPOCHS       E, epochs of (a) and (b) [TRAIN.END_EPOCH of the config]
@@ -37,7 +37,7 @@ say() { echo "[comparison] $*"; }
 die() { echo "reproduce_comparison.sh: $*" >&2; exit 1; }
 quote() { printf '%q ' "$@"; }
 
-CFG=${COMPARISON_CFG:-$QUICKSTART_CFG}
+CFG=${COMPARISON_CFG:-experiments/synthetic/omnipose_benchmark.yaml}
 OUT=${COMPARISON_OUT:-OmniPose/comparison}
 SEED=${COMPARISON_SEED:-0}
 E2=${COMPARISON_FT_EPOCHS:-2}

@@ -118,7 +118,7 @@ def test_every_path_key_follows_the_data_dir_rule(tmp_path):
 
 def test_without_data_dir_paths_stay_relative_to_the_working_directory():
     """The README's commands (run from the repository root, as the run scripts do) keep meaning what they did."""
-    cfg = load_cfg(str(ROOT / "experiments/synthetic/omnipose_quickstart.yaml"), ["DATASET.ROOT", "data/synthetic"])
+    cfg = load_cfg(str(ROOT / "experiments/synthetic/omnipose_benchmark.yaml"))
     assert cfg.DATASET.ROOT == "data/synthetic"
     assert cfg.TEST.COCO_BBOX_FILE == "data/synthetic/person_detection_results/synthetic_val2017_detections.json"
     assert load_cfg(None, ["OUTPUT_DIR", "~/runs"]).OUTPUT_DIR == str(Path.home() / "runs")
