@@ -13,6 +13,7 @@ Variants run one after another: on a 2-core CPU two at once would only share the
 """
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -21,6 +22,7 @@ import time
 from lib.core.engine import read_metrics
 
 DEFAULT_CFG = "experiments/synthetic/omnipose_quickstart.yaml"
+logger = logging.getLogger("sweep_quickstart")
 
 # Narrower and shallower OmniPose backbones (the same HRNet + Gaussian-deconvolution fuse + WASPv2 design).
 _W12 = ["MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[12, 24]", "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[12, 24, 48]",
@@ -93,10 +95,13 @@ def run_variant(cfg, name, overrides, out_dir, minutes, evals, calib_iters):
     for r in read_metrics(run_dir):
         minutes_done += r["seconds"] / 60
         if r.get("AP") is not None:
-            curve.append({"minutes": round(minutes_done, 2), "AP": r["AP"], "AP .5": r.get("AP .5"),
+            curve.append({"minutes": round(minutes_done, 3), "AP": r["AP"], "AP .5": r.get("AP .5"),
                           "acc v=2": r.get("acc v=2")})
+    if sum(r["iterations"] for r in read_metrics(run_dir)) < total_iters:
+        logger.warning("%s: the training split has fewer than %d iterations per epoch; the variant trained less than "
+                       "%.1f minutes", name, per_epoch, minutes)
     return {"variant": name, "overrides": overrides, "calibrated_img_s": round(img_s, 1), "batch": batch,
-            "iterations": per_epoch * evals, "train_minutes": round(minutes_done, 2),
+            "iterations": sum(r["iterations"] for r in read_metrics(run_dir)), "train_minutes": round(minutes_done, 3),
             "wall_minutes": round((time.time() - start) / 60, 2), "final_AP": records[-1]["AP"] if records else None,
             "curve": curve, "run_dir": run_dir, "env": records[-1].get("env") if records else None}
 

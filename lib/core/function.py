@@ -57,14 +57,14 @@ def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, 
 
     Returns:
         dict with the mean 'loss', 'lr' at the end, 'seconds', 'images_per_s', 'steady_images_per_s' (after the
-        first iteration, so without the loader workers' start-up) and 'skipped' (corrupt images).
+        first iteration, so without the loader workers' start-up), 'iterations' run and 'skipped' (corrupt images).
     """
     model.train()
     loss_meter, data_time, batch_time = AverageMeter(), AverageMeter(), AverageMeter()
     skipped = 0
     use_scaler = scaler is not None and cfg.AMP and device.type == "cuda"
     start = end = first_end = time.time()
-    first_count = 0
+    first_count = iterations = 0
     progress = tqdm(total=num_iters, desc=f"epoch {epoch}", disable=not dist.is_main_process(), dynamic_ncols=True,
                     mininterval=2.0)
     for i, batch in enumerate(loader):
@@ -96,6 +96,7 @@ def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, 
         loss_meter.update(loss.item(), images.size(0))
         batch_time.update(time.time() - end)
         end = time.time()
+        iterations = i + 1
         if i == 0:
             first_end, first_count = end, loss_meter.count
         lr = optimizer.param_groups[0]["lr"]
@@ -117,7 +118,7 @@ def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, 
     steady = (loss_meter.count - first_count) / (end - first_end) if loss_meter.count > first_count else float("nan")
     return {"loss": dist.all_reduce_mean(loss_meter.avg), "lr": optimizer.param_groups[0]["lr"],
             "seconds": seconds, "images_per_s": loss_meter.count * dist.get_world_size() / max(seconds, 1e-9),
-            "steady_images_per_s": steady * dist.get_world_size(), "skipped": skipped}
+            "steady_images_per_s": steady * dist.get_world_size(), "iterations": iterations, "skipped": skipped}
 
 
 def tb_tag(name):

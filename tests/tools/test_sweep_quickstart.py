@@ -18,9 +18,9 @@ def test_two_variants_end_to_end(tiny_synthetic, tmp_path):
     results = json.loads((out / "sweep.json").read_text())
     assert [r["variant"] for r in results] == ["base", "lr_2e-3"]
     for r in results:
-        assert r["calibrated_img_s"] > 0 and r["iterations"] >= 2
+        assert r["calibrated_img_s"] > 0 and r["iterations"] >= 2  # what ran (the tiny split caps each epoch)
         assert len(r["curve"]) == 2 and 0.0 <= r["final_AP"] <= 1.0
-        assert r["curve"][0]["minutes"] < r["curve"][1]["minutes"] == r["train_minutes"]
+        assert 0 < r["curve"][0]["minutes"] <= r["curve"][1]["minutes"] == r["train_minutes"]
         assert r["env"]["torch_threads"] >= 1
     run_cfg = load_cfg(str(out / "lr_2e-3" / "coco" / "omnipose" / "tiny" / "config.yaml"))
     assert run_cfg.TRAIN.LR == 0.002 and run_cfg.TRAIN.LR_SCHEDULE == "cosine"
