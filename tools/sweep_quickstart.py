@@ -24,13 +24,15 @@ from lib.core.engine import read_metrics
 DEFAULT_CFG = "experiments/synthetic/omnipose_quickstart.yaml"
 logger = logging.getLogger("sweep_quickstart")
 
-# Narrower and shallower OmniPose backbones (the same HRNet + Gaussian-deconvolution fuse + WASPv2 design).
+# Narrower, wider, shallower and deeper OmniPose backbones (the same HRNet + Gaussian-deconvolution fuse + WASPv2 design).
 _W12 = ["MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[12, 24]", "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[12, 24, 48]",
         "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[12, 24, 48, 96]"]
 _W24 = ["MODEL.EXTRA.STAGE2.NUM_CHANNELS", "[24, 48]", "MODEL.EXTRA.STAGE3.NUM_CHANNELS", "[24, 48, 96]",
         "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[24, 48, 96, 192]"]
 _SHALLOW = ["MODEL.EXTRA.STAGE3.NUM_MODULES", "1", "MODEL.EXTRA.STAGE2.NUM_BLOCKS", "[1, 1]",
             "MODEL.EXTRA.STAGE3.NUM_BLOCKS", "[1, 1, 1]", "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[1, 1, 1, 1]"]
+_DEEP = ["MODEL.EXTRA.STAGE3.NUM_MODULES", "2", "MODEL.EXTRA.STAGE2.NUM_BLOCKS", "[2, 2]",
+         "MODEL.EXTRA.STAGE3.NUM_BLOCKS", "[2, 2, 2]", "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[2, 2, 2, 2]"]
 
 # name -> overrides on top of --cfg. 'base' is the config as it is (with the sweep's cosine schedule).
 VARIANTS = {
@@ -53,6 +55,7 @@ VARIANTS = {
     "w12": _W12,
     "w24": _W24,
     "shallow": _SHALLOW,
+    "deep": _DEEP,
     "mse": ["LOSS.TYPE", "mse"],
 }
 
