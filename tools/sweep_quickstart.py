@@ -92,19 +92,21 @@ def run_variant(cfg, name, overrides, out_dir, minutes, evals, calib_iters):
         "TRAIN.END_EPOCH", str(evals), "TRAIN.MAX_ITERS_PER_EPOCH", str(per_epoch), "TRAIN.VAL_INTERVAL", "1"])
     start = time.time()
     run_dir = _train(cfg, opts)
-    records = [r for r in read_metrics(run_dir) if r.get("AP") is not None]
+    all_records = read_metrics(run_dir)
+    records = [r for r in all_records if r.get("AP") is not None]
     minutes_done = 0.0
     curve = []
-    for r in read_metrics(run_dir):
+    for r in all_records:
         minutes_done += r["seconds"] / 60
         if r.get("AP") is not None:
             curve.append({"minutes": round(minutes_done, 3), "AP": r["AP"], "AP .5": r.get("AP .5"),
                           "acc v=2": r.get("acc v=2")})
-    if sum(r["iterations"] for r in read_metrics(run_dir)) < total_iters:
+    iterations = sum(r["iterations"] for r in all_records)
+    if iterations < total_iters:
         logger.warning("%s: the training split has fewer than %d iterations per epoch; the variant trained less than "
                        "%.1f minutes", name, per_epoch, minutes)
     return {"variant": name, "overrides": overrides, "calibrated_img_s": round(img_s, 1), "batch": batch,
-            "iterations": sum(r["iterations"] for r in read_metrics(run_dir)), "train_minutes": round(minutes_done, 3),
+            "iterations": iterations, "train_minutes": round(minutes_done, 3),
             "wall_minutes": round((time.time() - start) / 60, 2), "final_AP": records[-1]["AP"] if records else None,
             "curve": curve, "run_dir": run_dir, "env": records[-1].get("env") if records else None}
 
