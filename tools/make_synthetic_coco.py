@@ -1,4 +1,4 @@
-"""Generate the synthetic COCO-format person-keypoint dataset (the embedded default; see lib/dataset/synthetic.py).
+"""Generate the synthetic COCO-format person-keypoint dataset (the embedded default; see lib/dataset/synthetic/).
 
     python tools/make_synthetic_coco.py                                   # data/synthetic: 5000 train, 500 val
     python tools/make_synthetic_coco.py --out data/synthetic_small --train 500 --val 100 --workers 2

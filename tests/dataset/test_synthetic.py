@@ -1,4 +1,4 @@
-"""Tests of the synthetic COCO person-keypoint generator (lib/dataset/synthetic.py, tools/make_synthetic_coco.py)."""
+"""Tests of the synthetic COCO person-keypoint generator (lib/dataset/synthetic/, tools/make_synthetic_coco.py)."""
 import contextlib
 import io
 import json
