@@ -30,19 +30,34 @@ def load_runs(run_dirs, labels=None):
     return runs
 
 
-def plot(runs, out_path, epoch_offsets=None):
+def new_ap_axes():
+    """A figure with the AP-per-epoch axes every run graph shares (size, labels, grid)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for i, (label, records) in enumerate(runs):
-        offset = epoch_offsets[i] if epoch_offsets else 0
-        ax.plot([r["epoch"] + 1 + offset for r in records], [r["AP"] for r in records], marker="o", label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("COCO OKS AP (val)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    return fig, ax
+
+
+def plot_ap_line(ax, records, epoch_offset=0, **style):
+    """One run's AP against its 1-based epoch; `epoch_offset` shifts a fine-tune after the run it started from."""
+    ax.plot([r["epoch"] + 1 + epoch_offset for r in records], [r["AP"] for r in records], **style)
+
+
+def save_figure(fig, out_path, **legend_args):
+    """Legend, tight layout, PNG at `out_path` (folders created); closes the figure."""
+    fig.axes[0].legend(**legend_args)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     fig.savefig(out_path)
     plt.close(fig)
+
+
+def plot(runs, out_path, epoch_offsets=None):
+    fig, ax = new_ap_axes()
+    for i, (label, records) in enumerate(runs):
+        plot_ap_line(ax, records, epoch_offsets[i] if epoch_offsets else 0, marker="o", label=label)
+    save_figure(fig, out_path)
 
 
 def table(runs):

@@ -45,6 +45,38 @@ def build_d_optimizer(cfg, discriminators):
     raise ValueError(f"GAN.D_OPTIMIZER={cfg.GAN.D_OPTIMIZER!r} is not one of ('adam', 'adamw')")
 
 
+def build_models(cfg, device, init_from=""):
+    """(generator, pose_disc, conf_disc) placed on `device`; the generator loaded from `init_from` when given.
+    Either discriminator is None when the config switches it off."""
+    generator = engine.build_train_generator(cfg)
+    if init_from:
+        ckpt.load_weights(generator, init_from)
+        logger.info("initialised the generator from %s", init_from)
+    pose_disc, conf_disc = build_discriminators(cfg)
+    generator = engine.place_model(generator, cfg, device)
+    pose_disc = engine.place_model(pose_disc, cfg, device) if pose_disc is not None else None
+    conf_disc = engine.place_model(conf_disc, cfg, device) if conf_disc is not None else None
+    return generator, pose_disc, conf_disc
+
+
+def build_step(cfg, device, models, num_iters):
+    """The AdversarialStep over `models` (build_models) with its optimizers and AMP scalers, and the generator's
+    per-iteration LR schedule. Returns (step, scheduler); the optimizers and scalers are step attributes."""
+    generator, pose_disc, conf_disc = models
+    criterion = build_loss(cfg).to(device)
+    g_optimizer = engine.build_optimizer(cfg, generator.parameters())
+    d_optimizer = build_d_optimizer(cfg, (pose_disc, conf_disc))
+    scheduler = engine.build_scheduler(cfg, g_optimizer, num_iters)
+    use_amp = training_amp_enabled(cfg, device)  # fp16 on CUDA (with scalers), bf16 on a CPU that has it
+    g_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
+    d_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
+    step = AdversarialStep(
+        engine.wrap_ddp(generator, device), engine.wrap_ddp(pose_disc, device), engine.wrap_ddp(conf_disc, device),
+        g_optimizer, d_optimizer, criterion, cfg.GAN, loss_type=cfg.LOSS.TYPE, device_type=device.type,
+        amp=use_amp, g_scaler=g_scaler, d_scaler=d_scaler, clip_grad_norm=cfg.TRAIN.CLIP_GRAD_NORM)
+    return step, scheduler
+
+
 def main(argv=None):
     args = parse_args(argv)
     init_from = args.init_from or load_cfg(args.cfg, args.opts).GAN.GENERATOR_INIT
@@ -56,24 +88,13 @@ def main(argv=None):
 
     if init_from and not args.init_from:
         init_from = require_path(cfg, "GAN.GENERATOR_INIT")
-    generator = engine.build_train_generator(cfg)
-    if init_from:
-        ckpt.load_weights(generator, init_from)
-        logger.info("initialised the generator from %s", init_from)
-    pose_disc, conf_disc = build_discriminators(cfg)
-    generator = engine.place_model(generator, cfg, device)
-    pose_disc = engine.place_model(pose_disc, cfg, device) if pose_disc is not None else None
-    conf_disc = engine.place_model(conf_disc, cfg, device) if conf_disc is not None else None
+    # Models before data, as always: the same seed gives the same initial weights as earlier runs.
+    generator, pose_disc, conf_disc = build_models(cfg, device, init_from)
     check_train_batch_size(cfg, cfg.TRAIN.BATCH_SIZE_PER_GPU)
     train_set, val_set, train_loader, val_loader, num_iters = engine.build_data(cfg, device)
+    step, scheduler = build_step(cfg, device, (generator, pose_disc, conf_disc), num_iters)
+    g_optimizer, d_optimizer, g_scaler, d_scaler = step.g_optimizer, step.d_optimizer, step.g_scaler, step.d_scaler
 
-    criterion = build_loss(cfg).to(device)
-    g_optimizer = engine.build_optimizer(cfg, generator.parameters())
-    d_optimizer = build_d_optimizer(cfg, (pose_disc, conf_disc))
-    scheduler = engine.build_scheduler(cfg, g_optimizer, num_iters)
-    use_amp = training_amp_enabled(cfg, device)  # fp16 on CUDA (with scalers), bf16 on a CPU that has it
-    g_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
-    d_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
     discs = {"pose_disc": pose_disc, "conf_disc": conf_disc}
     tracker = engine.BestTracker(cfg, run_dir)
     start_epoch = 0
@@ -89,10 +110,6 @@ def main(argv=None):
         logger.info("resumed from %s at epoch %d (best %.4f at epoch %d)", resume, start_epoch, tracker.best_perf,
                     tracker.best_epoch)
 
-    step = AdversarialStep(
-        engine.wrap_ddp(generator, device), engine.wrap_ddp(pose_disc, device), engine.wrap_ddp(conf_disc, device),
-        g_optimizer, d_optimizer, criterion, cfg.GAN, loss_type=cfg.LOSS.TYPE, device_type=device.type,
-        amp=use_amp, g_scaler=g_scaler, d_scaler=d_scaler, clip_grad_norm=cfg.TRAIN.CLIP_GRAD_NORM)
     writer = engine.make_tb_writer(cfg, run_dir)
     for epoch in range(start_epoch, cfg.TRAIN.END_EPOCH):
         engine.start_epoch(train_loader, cfg, epoch)
