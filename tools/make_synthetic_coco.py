@@ -62,6 +62,9 @@ def parse_args(argv=None):
                         help="instead of a dataset, write a PNG of the first 6 training images of --seed, each "
                              "next to a copy with its keypoints drawn (dot = visible, black ring = occluded; "
                              "orange = left side, blue = right side)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing: exit 0 when --out holds what these arguments would generate now, else "
+                             "print why not (generator version, seed, knobs, image counts) and exit 1")
     knobs = parser.add_argument_group(f"difficulty knobs (defaults: preset {preset!r})")
     d = synthetic.preset_config(preset)
     knobs.add_argument("--min-size", type=int, default=d.min_size, help=f"smallest image side, px ({d.min_size})")
@@ -117,6 +120,10 @@ def main(argv=None):
                         stream=sys.stdout)
     cv2.setNumThreads(1)  # per-image work is small; OpenCV's thread pool would only contend with --workers
     start = time.time()
+    if args.check:
+        reason = synthetic.stale_reason(args.out, args.train, args.val, seed=args.seed, config=args.config)
+        print(reason or f"{args.out} matches these arguments (generator version {synthetic.GENERATOR_VERSION})")
+        return 1 if reason else 0
     if args.preview:
         synthetic.make_preview(args.preview, seed=args.seed, config=args.config)
         print(f"wrote {args.preview} ({os.path.getsize(args.preview) / 1024:.0f} KB) in {time.time() - start:.1f} s")

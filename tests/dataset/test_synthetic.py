@@ -269,3 +269,21 @@ def test_quickstart_preset_has_fewer_larger_less_occluded_persons(tmp_path):
     assert easy["persons_per_image"] < hard["persons_per_image"]
     assert easy["box_h_px"]["median"] > hard["box_h_px"]["median"]
     assert easy["v1_share"] < hard["v1_share"]
+
+
+def test_stale_dataset_is_recognised(dataset, monkeypatch, capsys):
+    """A dataset made by other code or other arguments is named as such (the run scripts warn instead of reusing it
+    silently); the one these arguments make is not."""
+    assert synthetic.stale_reason(dataset, N_TRAIN, N_VAL, seed=SEED) is None
+    assert "6 images, expected 7" in synthetic.stale_reason(dataset, N_TRAIN + 1, N_VAL, seed=SEED)
+    assert "seed 3" in synthetic.stale_reason(dataset, N_TRAIN, N_VAL, seed=SEED + 1)
+    reason = synthetic.stale_reason(dataset, N_TRAIN, N_VAL, seed=SEED, config=synthetic.preset_config("quickstart"))
+    assert "other settings" in reason and "max_persons" in reason
+    assert "is missing" in synthetic.stale_reason(os.path.join(dataset, "nowhere"), 1, 1)
+    args = ["--check", "--out", dataset, "--train", str(N_TRAIN), "--val", str(N_VAL), "--seed", str(SEED)]
+    assert make_synthetic_coco.main(args) == 0 and "matches" in capsys.readouterr().out
+    monkeypatch.setattr(synthetic.coco_writer, "GENERATOR_VERSION", "0.9")  # newer code than the data
+    assert make_synthetic_coco.main(args) == 1
+    version = json.load(open(_ann_path(dataset, "val2017")))["info"]["version"]
+    assert version == synthetic.GENERATOR_VERSION != "0.9"
+    assert f"generated with version {version!r}, the generator now writes '0.9'" in capsys.readouterr().out

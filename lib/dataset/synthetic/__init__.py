@@ -20,8 +20,8 @@ Coordinates: pixel centres at integers, i.e. pixel (col, row) is centred on (x, 
 Determinism: each image is rendered from its own generator seeded by (seed, split, index), so the same arguments give
 the same bytes whatever the number of worker processes.
 """
-from lib.dataset.synthetic.coco_writer import (ANN_ID_STRIDE, CATEGORY, DETECTIONS_FILE, MAX_IMAGES_PER_SPLIT,
-                                               generate, image_id)
+from lib.dataset.synthetic.coco_writer import (ANN_ID_STRIDE, CATEGORY, DETECTIONS_FILE, GENERATOR_VERSION,
+                                               MAX_IMAGES_PER_SPLIT, generate, image_id, stale_reason)
 from lib.dataset.synthetic.config import PRESETS, TINY_HEIGHT, SynthConfig, preset_config
 from lib.dataset.synthetic.person import NUM_PARTS
 from lib.dataset.synthetic.preview import draw_annotations, make_preview
@@ -31,8 +31,9 @@ from lib.dataset.synthetic.skeleton import (KEYPOINT_NAMES, NUM_KEYPOINTS, POSE_
                                             skeleton_3d)
 
 __all__ = [
-    "ANN_ID_STRIDE", "CATEGORY", "DETECTIONS_FILE", "KEYPOINT_NAMES", "LABEL_OCCLUDER", "LABEL_PERSON0",
-    "MAX_IMAGES_PER_SPLIT", "NUM_KEYPOINTS", "NUM_PARTS", "POSE_SETS", "PRESETS", "SKELETON", "SMALL_AREA", "SPLITS",
-    "TINY_HEIGHT", "Sample", "SynthConfig", "draw_annotations", "generate", "image_id", "image_seed", "make_preview",
-    "preset_config", "render_figure", "render_sample", "sample_pose", "skeleton_3d",
+    "ANN_ID_STRIDE", "CATEGORY", "DETECTIONS_FILE", "GENERATOR_VERSION", "KEYPOINT_NAMES", "LABEL_OCCLUDER",
+    "LABEL_PERSON0", "MAX_IMAGES_PER_SPLIT", "NUM_KEYPOINTS", "NUM_PARTS", "POSE_SETS", "PRESETS", "SKELETON",
+    "SMALL_AREA", "SPLITS", "TINY_HEIGHT", "Sample", "SynthConfig", "draw_annotations", "generate", "image_id",
+    "image_seed", "make_preview", "preset_config", "render_figure", "render_sample", "sample_pose", "skeleton_3d",
+    "stale_reason",
 ]
