@@ -86,7 +86,7 @@ def write_results(records, path):
     return results
 
 
-def _quietly(call, *args):
+def quietly(call, *args):
     """Runs a pycocotools call with its progress prints ("creating index...", "Loading and preparing results...")
     kept off stdout; they go to the log at debug level."""
     printed = io.StringIO()
@@ -97,7 +97,7 @@ def _quietly(call, *args):
     return out
 
 
-def _coco_eval_stats(coco_gt, results, sigmas, title):
+def coco_eval_stats(coco_gt, results, sigmas, title):
     """Runs COCOeval('keypoints'), logs its table under `title`, and returns the 10 standard stats, or None when
     there is nothing to evaluate."""
     from pycocotools.cocoeval import COCOeval
@@ -105,7 +105,7 @@ def _coco_eval_stats(coco_gt, results, sigmas, title):
     if not results:
         logger.info("COCOeval, %s: no predictions to evaluate, every stat 0", title)
         return None
-    coco_dt = _quietly(coco_gt.loadRes, copy.deepcopy(results))
+    coco_dt = quietly(coco_gt.loadRes, copy.deepcopy(results))
     evaluator = COCOeval(coco_gt, coco_dt, "keypoints")
     evaluator.params.useSegm = None
     if len(sigmas) != 17:
@@ -135,7 +135,7 @@ def _occluded_only_gt(coco_gt):
         ann["num_keypoints"] = int((kps[:, 2] > 0).sum())
     occluded = COCO()
     occluded.dataset = data
-    _quietly(occluded.createIndex)
+    quietly(occluded.createIndex)
     return occluded
 
 
@@ -197,13 +197,13 @@ def evaluate_coco(coco_gt, preds, boxes, image_ids, output_path, oks_thre=0.9, i
     if not has_keypoints:
         logger.info("%s has no keypoint annotations: predictions written, nothing evaluated", output_path)
         return stats, 0.0
-    values = _coco_eval_stats(coco_gt, results, sigmas, "all labelled joints (v=1 and v=2): the standard COCO stats")
+    values = coco_eval_stats(coco_gt, results, sigmas, "all labelled joints (v=1 and v=2): the standard COCO stats")
     if values is None:
         values = [0.0] * len(COCO_STAT_NAMES)
     stats.update(zip(COCO_STAT_NAMES, values))
     occluded_gt = _occluded_only_gt(coco_gt)
     if any(ann["num_keypoints"] > 0 for ann in occluded_gt.dataset["annotations"]):
-        occ = _coco_eval_stats(occluded_gt, results, sigmas, "occluded joints only (v=1; visible joints treated as "
+        occ = coco_eval_stats(occluded_gt, results, sigmas, "occluded joints only (v=1; visible joints treated as "
                                "unlabelled): its AP is 'AP (v=1 only)'")
         stats["AP (v=1 only)"] = occ[0] if occ else 0.0
     else:
