@@ -152,8 +152,10 @@ set_command() {
             ${FT_OPTS[@]+"${FT_OPTS[@]}"} GAN.LAMBDA_P 0.0 GAN.LAMBDA_C 0.0) ;;
   esac
 }
+FT_START="the seed's pure model_best.pth"
+[ -z "$INIT_FROM" ] || FT_START=$INIT_FROM
 SETTINGS=("E=$E epochs, config LR $CFG_LR" "E=$E epochs, config LR $CFG_LR, GAN settings of the config"
-          "E2=$E2 epochs from the seed's pure model_best.pth, LR $FT_LR, W=$W D warm-up epochs"
+          "E2=$E2 epochs from $FT_START, LR $FT_LR, W=$W D warm-up epochs"
           "as OmniPoseAN2, with GAN.LAMBDA_P 0.0 GAN.LAMBDA_C 0.0")
 
 # run_state DIR EPOCHS: absent | finished | resumable DONE | restart DONE | too_many DONE (DONE: epochs in
@@ -317,7 +319,13 @@ MD="$DOCS/comparison.md"
   [ "$SKIPPED" = 0 ] || SKIP_NOTE="; $SKIPPED finished runs of an earlier call skipped"
   echo "Total wall time of this call $(hms $(( $(date +%s) - START_ALL ))) (data generation not included$SKIP_NOTE)."
   echo
-  echo "Reproduce with \`bash tools/reproduce_comparison.sh --seeds ${SEEDS[*]}\`; the commands of its runs (interpreter shown as python):"
+  # The call itself, with every COMPARISON_* setting it was given (not the defaults).
+  CALL=""
+  for var in COMPARISON_CFG COMPARISON_RUNS COMPARISON_INIT_FROM COMPARISON_EPOCHS COMPARISON_FT_EPOCHS COMPARISON_WARMUP \
+             COMPARISON_FT_LR COMPARISON_FT_VAL_INTERVAL COMPARISON_OPTS COMPARISON_FT_OPTS COMPARISON_OUT; do
+    [ -z "${!var:-}" ] || CALL+="$var=$(printf '%q' "${!var}") "
+  done
+  echo "Reproduce with \`${CALL}bash tools/reproduce_comparison.sh --seeds ${SEEDS[*]}\`; the commands of its runs (interpreter shown as python):"
   echo
   echo '```bash'
   for seed in "${SEEDS[@]}"; do
