@@ -187,3 +187,15 @@ def test_run_demo_sh_without_weights_says_how_to_get_them(tmp_path):
     assert done.returncode == 2
     assert f"no weights at {tmp_path}/coco/pose_hrnet/hrnet_w32_256x192/model_best.pth" in done.stderr
     assert "bash run_train.sh experiments/coco/hrnet_w32_256x192.yaml" in done.stderr
+
+
+def test_run_demo_sh_on_a_dataset_without_coco_layout_says_what_to_pass(tmp_path):
+    """LSP has no images/<set> + annotations/ layout: the default input cannot exist, so the script says how to pass
+    one (it used to fail inside tools/demo.py on a made-up annotations path)."""
+    env = dict(os.environ, PYTHON=sys.executable)
+    cfg = "experiments/lsp/hourglass_4stack_256x256.yaml"
+    done = subprocess.run(["bash", str(REPO / "run_demo.sh"), cfg, "OUTPUT_DIR", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "DATASET.DATASET 'lsp'" in done.stderr and "--whole-image" in done.stderr
+    assert f"--weights {tmp_path}/lsp/hourglass/hourglass_4stack_256x256/model_best.pth" in done.stderr
