@@ -20,16 +20,9 @@ import numpy as np
 
 from lib.core.evaluate import coco_eval_stats, quietly
 from lib.core.nms import COCO_SIGMAS
+from lib.dataset.coco import load_json
 
 CONFIDENCE = 0.95
-
-
-def load_json(path, what):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f"bootstrap_ap.py: cannot read {what} {path}: {error}")
 
 
 def resample(gt, results_list, image_ids):
@@ -82,9 +75,9 @@ def main(argv=None):
         parser.error(f"--samples {args.samples}: need at least 2")
     logging.basicConfig(level=logging.WARNING)  # the evaluator logs every COCOeval table at INFO
     gt = load_json(args.gt, "ground truth")
-    results_list = [load_json(args.results, "results")]
+    results_list = [load_json(args.results, "keypoint results file")]
     if args.results_b:
-        results_list.append(load_json(args.results_b, "results"))
+        results_list.append(load_json(args.results_b, "keypoint results file"))
     gt_ids = {im["id"] for im in gt["images"]}
     for path, results in zip([args.results, args.results_b], results_list):
         strays = {d["image_id"] for d in results} - gt_ids

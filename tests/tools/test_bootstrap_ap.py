@@ -73,3 +73,12 @@ def test_predictions_for_other_images_are_an_error(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(dets))
     with pytest.raises(SystemExit, match="image ids that .* does not hold"):
         bootstrap_ap.main(["--gt", str(tmp_path / "gt.json"), "--results", str(tmp_path / "r.json")])
+
+
+def test_unreadable_inputs_name_the_file(tmp_path):
+    (tmp_path / "gt.json").write_text(json.dumps(_gt(2)))
+    (tmp_path / "bad.json").write_text("[{")
+    with pytest.raises(FileNotFoundError, match="missing.json: cannot read the keypoint results file"):
+        bootstrap_ap.main(["--gt", str(tmp_path / "gt.json"), "--results", str(tmp_path / "missing.json")])
+    with pytest.raises(ValueError, match="bad.json: keypoint results file is not valid JSON"):
+        bootstrap_ap.main(["--gt", str(tmp_path / "gt.json"), "--results", str(tmp_path / "bad.json")])
