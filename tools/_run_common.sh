@@ -11,8 +11,9 @@ SYNTHETIC_ROOT=data/synthetic
 # config's DATASET.SYNTHETIC_PRESET and DATASET.SYNTHETIC_IMAGES (SYNTHETIC_ARGS adds or overrides generator flags).
 ensure_synthetic() {
   local cfg=$1 spec root preset n_train n_val
-  spec=$("$PYTHON" -c "from lib.config import load_cfg; import sys; d = load_cfg(sys.argv[1]).DATASET; print(d.ROOT, d.SYNTHETIC_PRESET, *d.SYNTHETIC_IMAGES)" "$cfg") || return 1
-  read -r root preset n_train n_val <<< "$spec"
+  # Tab-separated: a ROOT may contain spaces.
+  spec=$("$PYTHON" -c "from lib.config import load_cfg; import sys; d = load_cfg(sys.argv[1]).DATASET; print(d.ROOT, d.SYNTHETIC_PRESET, *d.SYNTHETIC_IMAGES, sep='\t')" "$cfg") || return 1
+  IFS=$'\t' read -r root preset n_train n_val <<< "$spec"
   case "$root" in
     *synthetic*)
       if [ ! -f "$root/annotations/person_keypoints_val2017.json" ] || [ ! -f "$root/annotations/person_keypoints_train2017.json" ]; then

@@ -34,7 +34,8 @@
 #   COMPARISON_OPTS         KEY VALUE overrides for all four runs, e.g. "WORKERS 2 GAN.LAMBDA_P 0.003"
 #                           (values without spaces: TRAIN.LR_STEP [6,8]); the settings above are applied after them
 #   COMPARISON_FT_OPTS      KEY VALUE overrides for (c) and (d) only, applied last
-#   COMPARISON_RUNS         all: the four runs above; finetune: (c) and (d) only, every seed's pair starting from
+#   COMPARISON_RUNS         all: the four runs above; scratch: (a) and (b) only (pure against adversarial from random
+#                           init, without the fine-tunes); finetune: (c) and (d) only, every seed's pair starting from
 #                           COMPARISON_INIT_FROM (the adversarial fine-tune of a model trained elsewhere, e.g. the
 #                           quickstart's or a released COCO model; the seed then varies the discriminators, the data
 #                           order and augmentation, not the starting generator) [all]
@@ -95,10 +96,12 @@ INIT_FROM=${COMPARISON_INIT_FROM:-}
 case $RUNS in
   all) RUN_INDICES=(0 1 2 3)
        [ -z "$INIT_FROM" ] || die "COMPARISON_INIT_FROM=$INIT_FROM is for COMPARISON_RUNS=finetune (with all, each seed's fine-tunes start from its own pure run)" ;;
+  scratch) RUN_INDICES=(0 1)
+       [ -z "$INIT_FROM" ] || die "COMPARISON_INIT_FROM=$INIT_FROM is for COMPARISON_RUNS=finetune (scratch trains from random init only)" ;;
   finetune) RUN_INDICES=(2 3)
        [ -n "$INIT_FROM" ] || die "COMPARISON_RUNS=finetune needs COMPARISON_INIT_FROM=<generator .pth> to start the fine-tunes from"
        [ -f "$INIT_FROM" ] || die "COMPARISON_INIT_FROM=$INIT_FROM: no such file (expected a generator checkpoint, e.g. a model_best.pth)" ;;
-  *) die "COMPARISON_RUNS=$RUNS: expected all or finetune" ;;
+  *) die "COMPARISON_RUNS=$RUNS: expected all, scratch or finetune" ;;
 esac
 [ "$RESUME" = 1 ] && [ "$OVERWRITE" = 1 ] && die "COMPARISON_RESUME=1 keeps finished runs, COMPARISON_OVERWRITE=1 deletes them: set one of the two"
 
@@ -280,7 +283,9 @@ print(f"{torch.__version__} ({gpu})")' 2>/dev/null || echo unknown)
 PY_VERSION=$("$PYTHON" -c 'import platform; print(platform.python_version())')
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ "$COMMIT" != unknown ] && [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT="$COMMIT (with uncommitted changes)"; fi
-if [ "$RUNS" = finetune ]; then
+if [ "$RUNS" = scratch ]; then
+  START_NOTE=""
+elif [ "$RUNS" = finetune ]; then
   START_NOTE="The fine-tunes of every seed start from \`$INIT_FROM\` (COMPARISON_RUNS=finetune: no pure or from-scratch runs here) and are plotted from epoch 1; their settings:"
 else
   PURE_BEST_EPOCHS=$("$PYTHON" -c '
@@ -304,8 +309,10 @@ MD="$DOCS/comparison.md"
   echo "$TABLE"
   echo
   echo "Config \`$CFG\`; each seed's runs use \`SEED\` = that seed${COMPARISON_OPTS:+, common overrides \`$COMPARISON_OPTS\`}."
+  if [ -n "$START_NOTE" ]; then
   echo "$START_NOTE"
   echo "\`TRAIN.END_EPOCH $E2 TRAIN.LR $FT_LR TRAIN.WARMUP_ITERS 0 TRAIN.LR_STEP [99] TRAIN.VAL_INTERVAL $FT_VAL GAN.WARMUP_EPOCHS $W${COMPARISON_FT_OPTS:+ $COMPARISON_FT_OPTS}\`."
+  fi
   echo
   echo "| run | trainer | settings |$(for seed in "${SEEDS[@]}"; do printf ' wall time, seed %s |' "$seed"; done)"
   echo "|---|---|---|$(for seed in "${SEEDS[@]}"; do printf -- '---|'; done)"

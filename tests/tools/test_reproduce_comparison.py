@@ -130,10 +130,23 @@ def test_dry_run_finetune_only(tmp_path):
     errors = [({"COMPARISON_RUNS": "finetune"}, "needs COMPARISON_INIT_FROM"),
               ({"COMPARISON_RUNS": "finetune", "COMPARISON_INIT_FROM": tmp_path / "missing.pth"}, "no such file"),
               ({"COMPARISON_INIT_FROM": start}, "is for COMPARISON_RUNS=finetune"),
-              ({"COMPARISON_RUNS": "pure"}, "expected all or finetune")]
+              ({"COMPARISON_RUNS": "scratch", "COMPARISON_INIT_FROM": start}, "scratch trains from random init"),
+              ({"COMPARISON_RUNS": "pure"}, "expected all, scratch or finetune")]
     for env, message in errors:
         bad = _script(COMPARISON_DRY_RUN=1, **env)
         assert bad.returncode != 0 and message in bad.stderr, (env, bad.stderr)
+
+
+def test_dry_run_scratch_only(tmp_path):
+    out = tmp_path / "cmp"
+    proc = _script("--seeds", "0", "1", COMPARISON_DRY_RUN=1, COMPARISON_OUT=out, COMPARISON_RUNS="scratch")
+    assert proc.returncode == 0, proc.stderr
+    commands = _commands(proc.stdout)
+    assert len(commands) == 4, proc.stdout  # two seeds x (pure, adversarial from scratch), no fine-tune
+    assert [_output_dir(c) for c in commands] == [f"{out}/seed{s}/{run}" for s in (0, 1) for run in RUNS[:2]]
+    assert ["tools/train.py" in c for c in commands] == [True, False, True, False]
+    assert not any("--init-from" in c or "LAMBDA" in c for c in commands)
+    assert "--kinds OmniPose OmniPoseAN " in proc.stdout + " "
 
 
 def _fake_run(run_dir, epochs, best=True, checkpoint=True):
@@ -284,6 +297,21 @@ def test_flow_with_stub_trainers(stub_env, tmp_path):
                                  timeout=180)
     assert overwritten.returncode == 0, overwritten.stderr
     assert len(_stub_calls(stub_env)) == 8
+
+
+def test_flow_scratch_only_with_stub_trainers(stub_env):
+    """COMPARISON_RUNS=scratch: per seed the pure run and the adversarial run from random init, their table and
+    paired difference, and no fine-tune settings in comparison.md."""
+    proc = subprocess.run(["bash", str(SCRIPT), "--seeds", "0", "1"], env=_env(**stub_env, COMPARISON_RUNS="scratch"),
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [c.split()[0] for c in _stub_calls(stub_env)] == ["tools/train.py", "tools/train_AN.py"] * 2
+    md = (Path(stub_env["COMPARISON_DOCS"]) / "comparison.md").read_text()
+    assert "| OmniPose (pure) | 2 | 0.3005 ± 0.0007 |" in md
+    assert "| OmniPoseAN (adversarial from scratch) | 2 |" in md and "OmniPoseAN2" not in md
+    assert "| from scratch: OmniPoseAN - OmniPose | AP | 2 | 0: +0.0100, 1: +0.0150 |" in md
+    assert "fine-tune" not in md and "TRAIN.WARMUP_ITERS 0" not in md
+    assert len(_wall_rows(md)) == 2 and md.count("tools/train_AN.py --cfg") == 2
 
 
 def test_resume_after_an_interruption(stub_env):
