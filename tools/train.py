@@ -15,6 +15,7 @@ import os
 import torch
 
 from lib.core import engine
+from lib.core.ema import build_ema
 from lib.core.function import train_one_epoch
 from lib.core.loss import build_loss
 from lib.models import check_train_batch_size
@@ -37,6 +38,8 @@ def main(argv=None):
         ckpt.load_weights(model, args.init_from)
         logger.info("initialised the generator from %s", args.init_from)
     model = engine.place_model(model, cfg, device)
+    ema = build_ema(cfg, model)  # TRAIN.EMA_DECAY > 0: validated, saved as best and final instead of the raw weights
+    eval_model, raw_model = engine.evaluated_models(model, ema, cfg)
     check_train_batch_size(cfg, cfg.TRAIN.BATCH_SIZE_PER_GPU)
     train_set, val_set, train_loader, val_loader, num_iters = engine.build_data(cfg, device)
 
@@ -49,7 +52,8 @@ def main(argv=None):
     resume = engine.resume_path(args.resume, cfg, run_dir)
     if resume:
         state = ckpt.load_training_checkpoint(resume, cfg, trainer="pure")
-        ckpt.restore_training_state(state, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
+        ckpt.restore_training_state(state, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                                    extra_modules={"ema": ema})
         start_epoch, tracker.best_perf, tracker.best_epoch = state["epoch"], state["best_perf"], state["best_epoch"]
         if dist.is_main_process():
             engine.truncate_metrics(run_dir, start_epoch)
@@ -62,18 +66,18 @@ def main(argv=None):
         engine.start_epoch(train_loader, cfg, epoch)
         record = {"epoch": epoch, "trainer": "pure"}
         record.update(train_one_epoch(cfg, train_loader, train_model, criterion, optimizer, scheduler, epoch, device,
-                                      num_iters, scaler, writer))
+                                      num_iters, scaler, writer, ema))
         if tracker.should_validate(epoch):
-            record.update(tracker.validate(epoch, val_loader, val_set, model, device, writer))
+            record.update(tracker.validate(epoch, val_loader, val_set, eval_model, device, writer, raw_model))
         if dist.is_main_process():
             ckpt.save_training_checkpoint(
                 os.path.join(run_dir, "checkpoint.pth"), cfg, trainer="pure", epoch=epoch + 1, model=model,
                 optimizer=optimizer, scheduler=scheduler, scaler=scaler, best_perf=tracker.best_perf,
-                best_epoch=tracker.best_epoch)
+                best_epoch=tracker.best_epoch, extra_modules={"ema": ema})
             engine.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf, best_epoch=tracker.best_epoch))
         dist.barrier()
 
-    return engine.finish_run(model, run_dir, tracker, writer)
+    return engine.finish_run(eval_model, run_dir, tracker, writer)
 
 
 if __name__ == "__main__":

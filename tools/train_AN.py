@@ -19,6 +19,7 @@ import torch
 
 from lib.config import load_cfg, require_path
 from lib.core import engine
+from lib.core.ema import build_ema
 from lib.utils.precision import training_amp_enabled
 from lib.core.function_AN import AdversarialStep, train_adversarial_epoch
 from lib.core.loss import build_loss
@@ -95,7 +96,9 @@ def main(argv=None):
     step, scheduler = build_step(cfg, device, (generator, pose_disc, conf_disc), num_iters)
     g_optimizer, d_optimizer, g_scaler, d_scaler = step.g_optimizer, step.d_optimizer, step.g_scaler, step.d_scaler
 
-    discs = {"pose_disc": pose_disc, "conf_disc": conf_disc}
+    ema = build_ema(cfg, generator)  # TRAIN.EMA_DECAY > 0: validated, saved as best and final instead of the raw weights
+    eval_model, raw_model = engine.evaluated_models(generator, ema, cfg)
+    discs = {"pose_disc": pose_disc, "conf_disc": conf_disc, "ema": ema}
     tracker = engine.BestTracker(cfg, run_dir)
     start_epoch = 0
     resume = engine.resume_path(args.resume, cfg, run_dir)
@@ -114,9 +117,10 @@ def main(argv=None):
     for epoch in range(start_epoch, cfg.TRAIN.END_EPOCH):
         engine.start_epoch(train_loader, cfg, epoch)
         record = {"epoch": epoch, "trainer": "adversarial"}
-        record.update(train_adversarial_epoch(cfg, train_loader, step, scheduler, epoch, device, num_iters, writer))
+        record.update(train_adversarial_epoch(cfg, train_loader, step, scheduler, epoch, device, num_iters, writer,
+                                              ema))
         if tracker.should_validate(epoch):
-            record.update(tracker.validate(epoch, val_loader, val_set, generator, device, writer))
+            record.update(tracker.validate(epoch, val_loader, val_set, eval_model, device, writer, raw_model))
         if dist.is_main_process():
             ckpt.save_training_checkpoint(
                 os.path.join(run_dir, "checkpoint.pth"), cfg, trainer="adversarial", epoch=epoch + 1,
@@ -126,7 +130,7 @@ def main(argv=None):
             engine.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf, best_epoch=tracker.best_epoch))
         dist.barrier()
 
-    return engine.finish_run(generator, run_dir, tracker, writer)
+    return engine.finish_run(eval_model, run_dir, tracker, writer)
 
 
 if __name__ == "__main__":

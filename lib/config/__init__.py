@@ -144,6 +144,8 @@ def check_cfg(cfg, source):
             raise ConfigError(f"{source}: {key}={value!r} is not one of {allowed}")
     if cfg.TEST.BLUR_KERNEL % 2 != 1:
         raise ConfigError(f"{source}: TEST.BLUR_KERNEL={cfg.TEST.BLUR_KERNEL} must be odd")
+    if cfg.TRAIN.EMA_DECAY != 0 and not 0 < cfg.TRAIN.EMA_DECAY < 1:
+        raise ConfigError(f"{source}: TRAIN.EMA_DECAY={cfg.TRAIN.EMA_DECAY} must be 0 (off) or in (0, 1), e.g. 0.999")
     if cfg.TRAIN.VAL_INTERVAL < 1:
         raise ConfigError(f"{source}: TRAIN.VAL_INTERVAL={cfg.TRAIN.VAL_INTERVAL} must be >= 1")
 

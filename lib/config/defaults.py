@@ -199,6 +199,11 @@ _C.TRAIN.SHUFFLE = True
 _C.TRAIN.VAL_INTERVAL = 1
 # Clip the gradient norm to this value (0 = off).
 _C.TRAIN.CLIP_GRAD_NORM = 0.0
+# Exponential moving average of the generator's weights (lib/core/ema.py): 0 = off; e.g. 0.999 (about the last
+# 1,000 steps). When on, validation, model_best.pth and final_state.pth use the average.
+_C.TRAIN.EMA_DECAY = 0.0
+# With EMA on, also validate the raw weights (metrics prefixed 'raw '), to see what the average adds.
+_C.TRAIN.EMA_VALIDATE_RAW = False
 # Stop after this many iterations per epoch (0 = whole epoch); for smoke tests.
 _C.TRAIN.MAX_ITERS_PER_EPOCH = 0
 

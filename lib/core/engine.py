@@ -399,8 +399,10 @@ class BestTracker:
     def should_validate(self, epoch):
         return (epoch + 1) % self.cfg.TRAIN.VAL_INTERVAL == 0 or epoch + 1 == self.cfg.TRAIN.END_EPOCH
 
-    def validate(self, epoch, val_loader, val_set, model, device, writer):
-        """Runs the shared validate(); returns the name -> value dict (empty on ranks > 0)."""
+    def validate(self, epoch, val_loader, val_set, model, device, writer, raw_model=None):
+        """Runs the shared validate() on `model` (the weights a run releases: the EMA's when TRAIN.EMA_DECAY > 0);
+        with `raw_model` also on those, their stats prefixed 'raw ' (not used for the best). Returns the
+        name -> value dict (empty on ranks > 0)."""
         import time
 
         from lib.core.function import validate
@@ -408,6 +410,12 @@ class BestTracker:
 
         t0 = time.time()
         perf, name_values = validate(self.cfg, val_loader, val_set, model, self.run_dir, device, writer, epoch)
+        if raw_model is not None:
+            raw_dir = os.path.join(self.run_dir, "raw_weights")
+            raw_perf, raw_values = validate(self.cfg, val_loader, val_set, raw_model, raw_dir, device, None, epoch)
+            if dist.is_main_process():
+                logger.info("epoch %d: raw weights %.4f, their EMA %.4f", epoch, raw_perf, perf)
+                name_values = dict(name_values, **{f"raw {k}": v for k, v in raw_values.items()})
         if dist.is_main_process():
             name_values = dict(name_values, val_seconds=time.time() - t0)
             improved = perf > self.best_perf
@@ -421,8 +429,17 @@ class BestTracker:
         return name_values
 
 
+def evaluated_models(model, ema, cfg):
+    """(the generator a run validates and releases, the raw one to validate beside it or None): the EMA's copy when
+    TRAIN.EMA_DECAY > 0 (raw weights too with TRAIN.EMA_VALIDATE_RAW), else `model` alone."""
+    if ema is None:
+        return model, None
+    return ema.module, (model if cfg.TRAIN.EMA_VALIDATE_RAW else None)
+
+
 def finish_run(model, run_dir, tracker, writer):
-    """final_state.pth (the bare generator, recorded), the closing log line, TensorBoard and the process group."""
+    """final_state.pth (the bare generator, recorded: the EMA's when on), the closing log line, TensorBoard and the
+    process group."""
     from lib.utils.checkpoint import save_generator_weights
 
     if dist.is_main_process():

@@ -52,8 +52,9 @@ def check_finite(losses, epoch, iteration):
 
 
 def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, device, num_iters, scaler=None,
-                    writer=None):
-    """Trains `model` for one epoch (or `num_iters` iterations). The scheduler steps every iteration.
+                    writer=None, ema=None):
+    """Trains `model` for one epoch (or `num_iters` iterations). The scheduler steps every iteration; `ema`
+    (lib.core.ema.ModelEMA or None) follows every optimizer step.
 
     Returns:
         dict with the mean 'loss', 'lr' at the end, 'seconds', 'images_per_s', 'steady_images_per_s' (after the
@@ -92,6 +93,8 @@ def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, 
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.TRAIN.CLIP_GRAD_NORM)
             optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update(dist.unwrap(model))
 
         loss_meter.update(loss.item(), images.size(0))
         batch_time.update(time.time() - end)

@@ -524,15 +524,16 @@ def adversarial_ramp(iteration, ramp_iters):
     return min(1.0, iteration / float(ramp_iters))
 
 
-def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_iters, writer=None):
-    """One epoch of AdversarialStep iterations.
+def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_iters, writer=None, ema=None):
+    """One epoch of AdversarialStep iterations. `ema` (lib.core.ema.ModelEMA or None) follows every generator step.
 
     Epochs < GAN.WARMUP_EPOCHS train the discriminators only (generator frozen, spec 5.7 phase 1); afterwards the
     generator's adversarial weight ramps over GAN.RAMP_EPOCHS epochs. The generator's LR schedule advances every
     iteration, in warm-up too, so its milestones mean the same epochs as in the pure trainer.
 
     Returns:
-        dict of epoch means of every logged term, plus 'lr', 'seconds', 'images_per_s', 'phase', 'ramp'.
+        dict of epoch means of every logged term, plus 'lr', 'seconds', 'images_per_s', 'phase', 'ramp',
+        'iterations'.
     """
     import time
     import warnings
@@ -556,7 +557,7 @@ def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_ite
     progress = tqdm(total=num_iters, desc=f"epoch {epoch}{' (D warm-up)' if warmup else ''}",
                     disable=not dist.is_main_process(), dynamic_ncols=True, mininterval=2.0)
     ramp = 0.0
-    count = 0
+    count = iterations = 0
     for i, batch in enumerate(loader):
         if i >= num_iters:
             break
@@ -577,10 +578,13 @@ def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_ite
         with warnings.catch_warnings():  # warm-up steps the schedule without a generator step, on purpose
             warnings.simplefilter("ignore", UserWarning)
             scheduler.step()
+        if ema is not None and not warmup:
+            ema.update(_unwrap(step.generator))
         for key, value in stats.items():
             if isinstance(value, float) and math.isfinite(value):
                 meters.setdefault(key, AverageMeter()).update(value, images.size(0))
         count += images.size(0)
+        iterations = i + 1
         lr = step.g_optimizer.param_groups[0]["lr"]
         progress.set_postfix(mse=f"{stats['loss_mse']:.3g}", dP=f"{stats['loss_d_pose']:.3f}",
                              dC=f"{stats['loss_d_conf']:.3f}", ramp=f"{ramp:.2f}", refresh=False)
@@ -600,5 +604,5 @@ def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_ite
     out = {key: dist.all_reduce_mean(m.avg) for key, m in sorted(meters.items())}
     out.update({"loss": out.get("loss_mse", float("nan")), "lr": step.g_optimizer.param_groups[0]["lr"],
                 "seconds": seconds, "images_per_s": count * dist.get_world_size() / max(seconds, 1e-9),
-                "phase": "d_warmup" if warmup else "adversarial", "ramp": ramp})
+                "phase": "d_warmup" if warmup else "adversarial", "ramp": ramp, "iterations": iterations})
     return out

@@ -66,8 +66,10 @@ def _train_in_subprocess(argv, kill_at_epoch=None):
     return subprocess.run([sys.executable, "-c", code] + argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_resume_after_sigkill_is_exact(tiny_synthetic, tmp_path):
-    opts = ["TRAIN.VAL_INTERVAL", "10", "SEED", "5"]
+@pytest.mark.parametrize("ema", ["0.0", "0.9"])
+def test_resume_after_sigkill_is_exact(tiny_synthetic, tmp_path, ema):
+    """Also with the weights' EMA (TRAIN.EMA_DECAY): its average and update count resume exactly too."""
+    opts = ["TRAIN.VAL_INTERVAL", "10", "SEED", "5", "TRAIN.EMA_DECAY", ema, "TRAIN.EMA_VALIDATE_RAW", "True"]
     full = _train_in_subprocess(["--cfg", QUICKSTART] + tiny_opts(tiny_synthetic, tmp_path / "a", epochs=3) + opts)
     assert full.returncode == 0, full.stderr[-3000:]
 
@@ -85,8 +87,15 @@ def test_resume_after_sigkill_is_exact(tiny_synthetic, tmp_path):
     b = read_weight_file(run_dir(tmp_path / "b") / "final_state.pth")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed run diverged from the uninterrupted one"
-    epochs = [json.loads(l)["epoch"] for l in (run_dir(tmp_path / "b") / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [0, 1, 2]
+    records = [json.loads(l) for l in (run_dir(tmp_path / "b") / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    # With EMA the released weights are the average, the raw ones are validated beside them; without, raw only.
+    assert ("raw AP" in records[-1]) == (ema != "0.0") and 0.0 <= records[-1]["AP"] <= 1.0
+    if ema != "0.0":
+        state = torch.load(ckpt_b, map_location="cpu", weights_only=True)
+        assert int(state["ema"]["updates"]) == 3 * records[-1]["iterations"]
+        averaged = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
+        assert all(torch.equal(averaged[k], b[k]) for k in b), "final_state.pth must hold the EMA weights"
 
 
 def test_resume_refuses_other_model_config(tiny_synthetic, tmp_path):

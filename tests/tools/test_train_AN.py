@@ -63,19 +63,23 @@ def _run(argv, kill_at_epoch=None):
         torch.set_num_threads(1)
         from tools import train_AN
         original = train_AN.train_adversarial_epoch
-        def patched(cfg, loader, step, scheduler, epoch, device, num_iters, writer=None):
+        def patched(cfg, loader, step, scheduler, epoch, device, num_iters, writer=None, ema=None):
             if {kill_at_epoch!r} is not None and epoch == {kill_at_epoch!r}:
-                original(cfg, loader, step, scheduler, epoch, device, 2, writer)
+                original(cfg, loader, step, scheduler, epoch, device, 2, writer, ema)
                 os.kill(os.getpid(), signal.SIGKILL)
-            return original(cfg, loader, step, scheduler, epoch, device, num_iters, writer)
+            return original(cfg, loader, step, scheduler, epoch, device, num_iters, writer, ema)
         train_AN.train_adversarial_epoch = patched
         train_AN.main(sys.argv[1:])
     """)
     return subprocess.run([sys.executable, "-c", code] + argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_exact_resume_after_kill(tiny_synthetic, tmp_path):
+@pytest.mark.parametrize("ema", [False, True])
+def test_exact_resume_after_kill(tiny_synthetic, tmp_path, ema):
+    """Also with the generator's EMA after a discriminator-only warm-up epoch (no generator step, no EMA update)."""
     extra = ["TRAIN.VAL_INTERVAL", "10", "SEED", "7"]
+    if ema:
+        extra += ["TRAIN.EMA_DECAY", "0.9", "GAN.WARMUP_EPOCHS", "1"]
     a = _run(["--cfg", QUICKSTART] + tiny_opts(tiny_synthetic, tmp_path / "a", epochs=2) + extra)
     assert a.returncode == 0, a.stderr[-3000:]
     args = ["--cfg", QUICKSTART] + tiny_opts(tiny_synthetic, tmp_path / "b", epochs=2) + extra
@@ -86,8 +90,13 @@ def test_exact_resume_after_kill(tiny_synthetic, tmp_path):
     run = Path("coco") / "omnipose" / "omnipose_quickstart"
     sa = torch.load(tmp_path / "a" / run / "checkpoint.pth", map_location="cpu", weights_only=True)
     sb = torch.load(tmp_path / "b" / run / "checkpoint.pth", map_location="cpu", weights_only=True)
-    for part in ("state_dict", "pose_disc", "conf_disc"):
+    for part in ("state_dict", "pose_disc", "conf_disc") + (("ema",) if ema else ()):
         assert all(torch.equal(sa[part][k], sb[part][k]) for k in sa[part]), part
+    if ema:
+        records = [json.loads(line) for line in (tmp_path / "b" / run / "metrics.jsonl").read_text().splitlines()]
+        assert int(sb["ema"]["updates"]) == records[1]["iterations"]  # epoch 0 trained the discriminators only
+        final = read_weight_file(tmp_path / "b" / run / "final_state.pth")
+        assert all(torch.equal(sb["ema"]["module." + k], v) for k, v in final.items())
 
 
 def test_pure_checkpoint_cannot_resume_adversarial(tiny_synthetic, tmp_path):
