@@ -33,16 +33,31 @@ class ModelEMA(nn.Module):
         """One step towards `model` (the unwrapped generator with the same state_dict keys)."""
         decay = self.current_decay()
         self.updates += 1
-        source = model.state_dict()
-        averages, values = [], []
-        for name, average in self.module.state_dict().items():
-            value = source[name].detach()
-            if average.dtype.is_floating_point:
-                averages.append(average)
-                values.append(value.to(average.dtype))
-            else:
-                average.copy_(value)
+        averages, values, copies = self._pairs(model)
         torch._foreach_lerp_(averages, values, 1.0 - decay)  # average += (1 - decay) * (value - average)
+        for average, value in copies:
+            average.copy_(value)
+
+    def _pairs(self, model):
+        """([averaged tensors], [the model's], [(copied tensor, the model's)]), built once per model: detached views
+        follow the in-place optimizer and BatchNorm updates, and building the lists every step (two state_dicts
+        of ~500 tensors) cost more than the arithmetic."""
+        cached = self.__dict__.get("_pairs_cache")  # in __dict__: an nn.Module attribute would register `model`
+        if cached is None or cached[0] is not model:
+            source = {k: v.detach() for k, v in model.state_dict(keep_vars=True).items()}
+            averages, values, copies = [], [], []
+            for name, average in self.module.state_dict().items():
+                value = source[name]
+                if average.dtype.is_floating_point and value.dtype == average.dtype:
+                    averages.append(average)
+                    values.append(value)
+                elif average.dtype.is_floating_point:
+                    raise TypeError(f"EMA of {name}: the model's {value.dtype} differs from the average's "
+                                    f"{average.dtype}")
+                else:
+                    copies.append((average, value))
+            cached = self.__dict__["_pairs_cache"] = (model, (averages, values, copies))
+        return cached[1]
 
     def train(self, mode=True):  # the average is evaluated, never trained: it stays in eval mode
         return super().train(False)

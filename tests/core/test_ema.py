@@ -51,3 +51,22 @@ def test_decay_is_checked_where_it_is_set():
         load_cfg(None, ["TRAIN.EMA_DECAY", "1.5"])
     with pytest.raises(ValueError, match="TRAIN.EMA_DECAY=1.0"):
         ModelEMA(_model(), 1.0)
+
+
+def test_the_cached_pairs_follow_a_reloaded_average_and_register_nothing():
+    """update() reuses its tensor lists: loading a state (a resume) must still be averaged from, and the model it
+    follows must not become part of the EMA's own state."""
+    model = _model()
+    ema = ModelEMA(model, decay=0.5)
+    ema.update(model)
+    assert set(ema.state_dict()) == {"updates"} | {"module." + k for k in model.state_dict()}
+    saved = {k: v.clone() for k, v in ema.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update(model)
+    ema.load_state_dict(saved)  # back to the state after one update, in place
+    ema.update(model)
+    decay = min(0.5, 3.0 / 12.0)  # the second update again
+    expected = decay * saved["module.0.weight"] + (1 - decay) * model[0].weight
+    torch.testing.assert_close(ema.module[0].weight, expected, rtol=0, atol=1e-6)
