@@ -3,7 +3,9 @@ weights when TRAIN.EMA_DECAY > 0 (mmpose's EMA hook and detectron2's model EMA d
 
 After every generator step: avg <- d * avg + (1 - d) * weights, over parameters and BatchNorm running statistics
 alike (integer buffers are copied). d ramps up as min(TRAIN.EMA_DECAY, (1 + n) / (10 + n)) over the n updates so
-far, so the first steps do not drag the average towards the random initialisation. The copy lives beside the model
+far, so the first steps do not drag the average towards the random initialisation; the ramp reaches 0.999 only after
+about 9,000 updates, so on shorter runs it, not TRAIN.EMA_DECAY, sets the horizon (about the last tenth of the
+steps). The copy lives beside the model
 (same device and memory format), is never trained, and is saved in checkpoint.pth as 'ema' for an exact resume.
 """
 import copy
