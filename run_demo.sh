@@ -27,12 +27,12 @@ try:
     cfg = load_cfg(sys.argv[1], sys.argv[2:])
 except ValueError as e:  # ConfigError: names the key or file
     sys.exit(f"run_demo.sh: {e}")
+weights = os.path.join(run_dir_for(cfg, sys.argv[1]), "model_best.pth")
 if cfg.DATASET.DATASET != "coco":  # the default input below is COCO's layout (images/<set>, annotations/...)
-    weights = os.path.join(run_dir_for(cfg, sys.argv[1]), "model_best.pth")
     sys.exit(f"run_demo.sh: without --options it reads a COCO-layout test split, and {sys.argv[1]} has DATASET.DATASET "
              f"{cfg.DATASET.DATASET!r}; pass the input yourself, e.g. bash run_demo.sh {sys.argv[1]} --weights "
              f"{weights} --input FOLDER_OR_VIDEO --whole-image (one person per image, as LSP) or --boxes-json FILE")
-print(os.path.join(run_dir_for(cfg, sys.argv[1]), "model_best.pth"))
+print(weights)
 print(os.path.join(cfg.DATASET.ROOT, "images", cfg.DATASET.TEST_SET))
 print(os.path.join(cfg.DATASET.ROOT, "annotations", f"person_keypoints_{cfg.DATASET.TEST_SET}.json"))
 EOF

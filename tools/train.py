@@ -38,7 +38,7 @@ def main(argv=None):
         ckpt.load_weights(model, args.init_from)
         logger.info("initialised the generator from %s", args.init_from)
     model = engine.place_model(model, cfg, device)
-    ema = build_ema(cfg, model)  # TRAIN.EMA_DECAY > 0: validated, saved as best and final instead of the raw weights
+    ema = build_ema(cfg, model)  # TRAIN.EMA_DECAY > 0: validated and released instead of the raw weights
     eval_model, raw_model = engine.evaluated_models(model, ema, cfg)
     check_train_batch_size(cfg, cfg.TRAIN.BATCH_SIZE_PER_GPU)
     train_set, val_set, train_loader, val_loader, num_iters = engine.build_data(cfg, device)

@@ -96,16 +96,16 @@ def main(argv=None):
     step, scheduler = build_step(cfg, device, (generator, pose_disc, conf_disc), num_iters)
     g_optimizer, d_optimizer, g_scaler, d_scaler = step.g_optimizer, step.d_optimizer, step.g_scaler, step.d_scaler
 
-    ema = build_ema(cfg, generator)  # TRAIN.EMA_DECAY > 0: validated, saved as best and final instead of the raw weights
+    ema = build_ema(cfg, generator)  # TRAIN.EMA_DECAY > 0: validated and released instead of the raw weights
     eval_model, raw_model = engine.evaluated_models(generator, ema, cfg)
-    discs = {"pose_disc": pose_disc, "conf_disc": conf_disc, "ema": ema}
+    checkpoint_modules = {"pose_disc": pose_disc, "conf_disc": conf_disc, "ema": ema}  # beside the generator
     tracker = engine.BestTracker(cfg, run_dir)
     start_epoch = 0
     resume = engine.resume_path(args.resume, cfg, run_dir)
     if resume:
         state = ckpt.load_training_checkpoint(resume, cfg, trainer="adversarial")
         ckpt.restore_training_state(state, model=generator, optimizer=g_optimizer, scheduler=scheduler,
-                                    scaler=g_scaler, extra_modules=discs,
+                                    scaler=g_scaler, extra_modules=checkpoint_modules,
                                     extra_optimizers={"d_optimizer": d_optimizer, "d_scaler": d_scaler})
         start_epoch, tracker.best_perf, tracker.best_epoch = state["epoch"], state["best_perf"], state["best_epoch"]
         if dist.is_main_process():
@@ -125,7 +125,7 @@ def main(argv=None):
             ckpt.save_training_checkpoint(
                 os.path.join(run_dir, "checkpoint.pth"), cfg, trainer="adversarial", epoch=epoch + 1,
                 model=generator, optimizer=g_optimizer, scheduler=scheduler, scaler=g_scaler,
-                best_perf=tracker.best_perf, best_epoch=tracker.best_epoch, extra_modules=discs,
+                best_perf=tracker.best_perf, best_epoch=tracker.best_epoch, extra_modules=checkpoint_modules,
                 extra_optimizers={"d_optimizer": d_optimizer, "d_scaler": d_scaler})
             engine.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf, best_epoch=tracker.best_epoch))
         dist.barrier()

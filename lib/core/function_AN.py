@@ -579,7 +579,7 @@ def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_ite
             warnings.simplefilter("ignore", UserWarning)
             scheduler.step()
         if ema is not None and not warmup:
-            ema.update(_unwrap(step.generator))
+            ema.update(dist.unwrap(step.generator))
         for key, value in stats.items():
             if isinstance(value, float) and math.isfinite(value):
                 meters.setdefault(key, AverageMeter()).update(value, images.size(0))
