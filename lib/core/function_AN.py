@@ -19,12 +19,12 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
 
 from lib.codec import argmax_decode
 from lib.core.loss import final_output, output_to_heatmap
 from lib.dataset.coco import COCO_SIGMAS
 from lib.models.discriminator import downsample_image
+from lib.utils import dist
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +142,8 @@ def pck_correct(pred, joints_hm, radius_hm):
     if radius_hm.numel() != batch:
         raise ValueError(f"PCK radius has shape {tuple(radius_hm.shape)}, expected ({batch},)")
     coords, _ = argmax_decode(pred.float())
-    dist = (coords.float() - joints_hm.float()).norm(dim=-1)
-    return (dist <= radius_hm.reshape(batch, 1).float()).float()
+    distance = (coords.float() - joints_hm.float()).norm(dim=-1)
+    return (distance <= radius_hm.reshape(batch, 1).float()).float()
 
 
 @torch.no_grad()
@@ -234,10 +234,6 @@ def _balanced_accuracy(logits, labels, mask):
 
 def _masked_mean(values, mask):
     return ((values * mask).sum() / mask.sum()).item() if mask.sum() > 0 else math.nan
-
-
-def _unwrap(module):
-    return module.module if isinstance(module, DistributedDataParallel) else module
 
 
 class AdversarialStep:
@@ -457,15 +453,15 @@ class AdversarialStep:
 
     def _generator_step(self, output, loss_mse, image_small, fake, mask, ramp, measure_grad_ratio, stats):
         """G update (spec 5.6 step 3) against the unwrapped, frozen, eval-mode discriminators."""
-        discs = [_unwrap(d) for d in self.discriminators()]
+        discs = [dist.unwrap(d) for d in self.discriminators()]
         was_training = [d.training for d in discs]
         requires = [[p.requires_grad for p in d.parameters()] for d in discs]
         try:
             for d in discs:
                 d.eval()
                 d.requires_grad_(False)
-            pose_disc = _unwrap(self.pose_disc) if self.pose_disc is not None else None
-            conf_disc = _unwrap(self.conf_disc) if self.conf_disc is not None else None
+            pose_disc = dist.unwrap(self.pose_disc) if self.pose_disc is not None else None
+            conf_disc = dist.unwrap(self.conf_disc) if self.conf_disc is not None else None
             terms = {}
             runs = (
                 ("pose", pose_disc, self.lambda_p, lambda: pose_disc(image_small, fake)),
@@ -541,7 +537,6 @@ def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_ite
     from tqdm import tqdm
 
     from lib.core.function import AverageMeter, to_device
-    from lib.utils import dist
 
     warmup = epoch < cfg.GAN.WARMUP_EPOCHS
     ramp_iters = int(round(cfg.GAN.RAMP_EPOCHS * num_iters))
