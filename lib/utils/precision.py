@@ -91,6 +91,22 @@ def training_autocast(cfg, device):
     return torch.autocast(device_type=device.type) if training_amp_enabled(cfg, device) else nullcontext()
 
 
+def conv_outside_cpu_bf16_bug(conv, x):
+    """`conv(x)`, except that a strided conv on a CPU input of width 1 runs in fp32 while bf16 autocast is on.
+
+    Why: torch 2.13.0+cpu's oneDNN bf16 weight gradient of a 3x3 conv with stride 2 is garbage (values up to 1e37,
+    sometimes inf/NaN, different on every run: it reads memory it never wrote) when the input is one column wide;
+    the forward and fp32 are right. Measured on a 2-core Intel Xeon with AMX and seen in CI on another CPU.
+    Discriminators meet such inputs on heatmaps 8 or fewer columns wide (E4 of 32x24 inputs); at real sizes
+    (heatmaps >= 12 wide) this is plain `conv(x)`. tests/utils/test_precision.py checks the gradient.
+    """
+    if (x.device.type == "cpu" and x.shape[-1] == 1 and max(conv.stride) > 1
+            and torch.is_autocast_enabled("cpu")):
+        with torch.autocast("cpu", enabled=False):
+            return conv(x.float())
+    return conv(x)
+
+
 def amp_mode(cfg, device):
     """The training precision actually used: 'fp16 autocast + GradScaler', 'bf16 autocast' or 'fp32'."""
     if not training_amp_enabled(cfg, device):

@@ -143,3 +143,33 @@ def test_amp_channels_last_training_step_of_the_crashing_shape_exits_cleanly(tmp
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"{precision.exit_description(done.returncode)}\n{done.stdout}\n{done.stderr[-3000:]}"
     assert "guard:" in done.stdout and "loss" in done.stdout
+
+
+@pytest.mark.parametrize("height", [1, 2, 5])
+def test_strided_conv_on_one_column_has_the_fp32_gradient_under_cpu_bf16(height):
+    """torch 2.13.0+cpu's bf16 weight gradient of a stride-2 conv on a one-column input reads memory it never wrote
+    (garbage up to 1e37, sometimes NaN; seen in CI): conv_outside_cpu_bf16_bug must give fp32's gradient. Twenty
+    fresh convs, because the garbage differs from call to call (most calls were wrong without the guard)."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    for _ in range(20):
+        conv = torch.nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        x = torch.randn(4, 8, height, 1)
+        with torch.autocast("cpu"):
+            out = precision.conv_outside_cpu_bf16_bug(conv, x)
+        grad_out = torch.randn(out.shape)
+        (grad,) = torch.autograd.grad(out.float(), conv.weight, grad_out)
+        (expected,) = torch.autograd.grad(conv(x), conv.weight, grad_out)
+        assert torch.isfinite(grad).all()
+        torch.testing.assert_close(grad, expected, rtol=0.02, atol=0.05)
+
+
+def test_conv_outside_cpu_bf16_bug_is_plain_conv_elsewhere():
+    """Wider inputs, stride 1 and fp32 keep autocast's bf16 (the guard costs nothing at real sizes)."""
+    conv = torch.nn.Conv2d(4, 4, 3, stride=2, padding=1)
+    with torch.autocast("cpu"):
+        assert precision.conv_outside_cpu_bf16_bug(conv, torch.randn(1, 4, 6, 2)).dtype == torch.bfloat16
+        assert precision.conv_outside_cpu_bf16_bug(conv, torch.randn(1, 4, 6, 1)).dtype == torch.float32
+        stride1 = torch.nn.Conv2d(4, 4, 3, padding=1)
+        assert precision.conv_outside_cpu_bf16_bug(stride1, torch.randn(1, 4, 6, 1)).dtype == torch.bfloat16
+    assert precision.conv_outside_cpu_bf16_bug(conv, torch.randn(1, 4, 6, 1)).dtype == torch.float32
