@@ -42,7 +42,8 @@ _C.AMP = False
 # Keep the models in channels_last memory format (faster oneDNN convolutions on CPU, tensor cores with AMP on CUDA;
 # the weights and checkpoints are unchanged).
 _C.CHANNELS_LAST = False
-# Use deterministic algorithms (slower); for exact-resume checks.
+# Deterministic kernels (slower). CPU training is deterministic without it; on CUDA it turns cudnn autotuning off,
+# asks for deterministic cudnn/cuBLAS kernels, and warns (does not fail) at ops that have none.
 _C.DETERMINISTIC = False
 
 _C.CUDNN = CN()

@@ -49,6 +49,9 @@ def configure_torch(cfg, device, training=False):
         torch.backends.cudnn.deterministic = cfg.CUDNN.DETERMINISTIC or cfg.DETERMINISTIC
         torch.backends.cudnn.enabled = cfg.CUDNN.ENABLED
     if cfg.DETERMINISTIC:
+        if device.type == "cuda":
+            # cuBLAS is deterministic only with a fixed workspace; read when its handle is made (first matmul).
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
     if cfg.AMP and device.type == "cpu" and not precision.cpu_has_native_bf16():
         logger.warning("AMP is on but this CPU has no native bf16 (AVX512-BF16 or AMX): training in fp32")

@@ -77,7 +77,7 @@ def _run(argv, kill_at_epoch=None):
 @pytest.mark.parametrize("ema", [False, True])
 def test_exact_resume_after_kill(tiny_synthetic, tmp_path, ema):
     """Also with the generator's EMA after a discriminator-only warm-up epoch (no generator step, no EMA update)."""
-    extra = ["TRAIN.VAL_INTERVAL", "10", "SEED", "7"]
+    extra = ["TRAIN.VAL_INTERVAL", "10", "SEED", "7", "DEVICE", "cpu"]  # bit-for-bit: the CPU's kernels (test_train.py)
     if ema:
         extra += ["TRAIN.EMA_DECAY", "0.9", "GAN.WARMUP_EPOCHS", "1"]
     a = _run(["--cfg", QUICKSTART] + tiny_opts(tiny_synthetic, tmp_path / "a", epochs=2) + extra)
