@@ -15,6 +15,7 @@ import statistics
 import sys
 
 import torch
+from torch.utils.data import default_collate
 
 from lib.config import load_cfg
 from lib.core import engine
@@ -57,8 +58,8 @@ def compare(cfg, batches):
                          f"(--batches {batches} of TRAIN.BATCH_SIZE_PER_GPU {size})")
     worst = {}
     for b in range(batches):
-        items = [dataset[i] for i in range(b * size, (b + 1) * size)]
-        batch = [torch.stack([torch.as_tensor(item[k]) for item in items]) for k in range(3)]
+        # (input, target, target_weight) of each sample, batched as the trainers' DataLoader batches them
+        batch = default_collate([dataset[i][:3] for i in range(b * size, (b + 1) * size)])
         reference = gradients(model, criterion, batch, False, False, True)
         runs = [gradients(model, criterion, batch, True, cl, onednn) for _, cl, onednn in VARIANTS]
         for name, ref in reference.items():
