@@ -22,7 +22,7 @@ ensure_synthetic "$CFG"
 mapfile -t PATHS < <("$PYTHON" - "$CFG" "$@" <<'EOF'
 import os, sys
 from lib.config import load_cfg
-from lib.core.engine import run_dir_for
+from lib.core.workdir import run_dir_for
 try:
     cfg = load_cfg(sys.argv[1], sys.argv[2:])
 except ValueError as e:  # ConfigError: names the key or file

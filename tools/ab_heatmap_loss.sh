@@ -72,11 +72,11 @@ for cfg in "${CONFIGS[@]}"; do
     done
   done
 done
-# Where tools/train.py writes each run (lib.core.engine.run_dir_for), in one interpreter start.
+# Where tools/train.py writes each run (lib.core.workdir.run_dir_for), in one interpreter start.
 mapfile -t DIRS < <("$PYTHON" -c '
 import sys
 from lib.config import load_cfg
-from lib.core.engine import run_dir_for
+from lib.core.workdir import run_dir_for
 n = int(sys.argv[1])
 specs, opts = sys.argv[2:2 + 2 * n], sys.argv[2 + 2 * n:]
 for cfg_path, out in zip(specs[0::2], specs[1::2]):

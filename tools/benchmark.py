@@ -14,14 +14,15 @@ import time
 import torch
 
 from lib.config import load_cfg
-from lib.core.engine import configure_torch, place_model
+from lib.core.runtime import configure_torch, place_model
 from lib.core.function_AN import AdversarialStep
 from lib.core.inference import predict_heatmaps
 from lib.core.loss import build_loss
 from lib.models import build_generator
 from lib.models.discriminator import build_discriminators
 from lib.utils.dist import init_distributed
-from lib.utils.precision import autocast_for, cpu_info, training_amp_enabled, training_autocast
+from lib.utils.amp import autocast_for, training_amp_enabled, training_autocast
+from lib.utils.environment import cpu_info
 
 
 def _sync(device):
@@ -114,7 +115,7 @@ def main(argv=None):
         results[f"infer_{'flip' if flip else 'plain'}_img_s"] = batch / t
 
     if args.data:
-        from lib.core.engine import build_loader
+        from lib.dataset.loader import build_loader
         from lib.dataset import build_dataset
 
         loader = build_loader(build_dataset(cfg, is_train=True), cfg, True, device)

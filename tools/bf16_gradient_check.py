@@ -18,9 +18,10 @@ import torch
 from torch.utils.data import default_collate
 
 from lib.config import load_cfg
-from lib.core import engine
+from lib.core.function import build_train_generator
 from lib.core.loss import build_loss
 from lib.dataset import build_dataset
+from lib.dataset.loader import seed_everything
 
 VARIANTS = (("oneDNN bf16 channels_last", True, True), ("oneDNN bf16 contiguous", False, True),
             ("bf16 without oneDNN (baseline)", False, False))
@@ -49,8 +50,8 @@ def gradients(model, criterion, batch, amp, channels_last, onednn):
 def compare(cfg, batches):
     """{parameter: [(relative error vs fp32, finite) per variant, worst over batches]}."""
     torch.set_flush_denormal(True)
-    engine.seed_everything(cfg.SEED)
-    model, criterion = engine.build_train_generator(cfg), build_loss(cfg)
+    seed_everything(cfg.SEED)
+    model, criterion = build_train_generator(cfg), build_loss(cfg)
     dataset = build_dataset(cfg, is_train=True)
     size = cfg.TRAIN.BATCH_SIZE_PER_GPU
     if len(dataset) < size * batches:

@@ -1,4 +1,4 @@
-r"""Calibrates the adversarial weights GAN.LAMBDA_P / GAN.LAMBDA_C by the gradient ratio (design spec 5.5):
+r"""Calibrates the adversarial weights GAN.LAMBDA_P / GAN.LAMBDA_C by the gradient ratio:
 rho = ||d(lambda * L_adv)/d output|| / ||d L_mse/d output|| should sit in 0.05-0.2.
 
     python tools/calibrate_lambda.py --cfg experiments/synthetic/omnipose_benchmark.yaml --d-warmup-iters 50 --iters 60
@@ -7,8 +7,8 @@ rho = ||d(lambda * L_adv)/d output|| / ||d L_mse/d output|| should sit in 0.05-0
 
 For each multiplier m of --scales it trains, in this process, --d-warmup-iters discriminator-only iterations (the
 generator frozen, as in GAN.WARMUP_EPOCHS) and then --iters adversarial iterations with LAMBDA_P and LAMBDA_C both
-multiplied by m: the trainer's own models, optimizers, data loader and AdversarialStep (tools/train_AN.py,
-lib/core/function_AN.py), ramp 1 (GAN.RAMP_EPOCHS 0), measuring rho every --every adversarial iterations. Every
+multiplied by m: the trainer's own models, optimizers, data loader, epoch loop and AdversarialStep
+(lib/core/trainer.py, lib/core/function_AN.py), ramp 1 (GAN.RAMP_EPOCHS 0), measuring rho every --every adversarial iterations. Every
 multiplier starts from the same seed (same initial weights, same batches, and the warm-up does not depend on lambda),
 so the multipliers are compared pair-wise: their first measurements differ by the factor m (exactly, up to the
 rounding of bf16 autocast where the config trains in it).
@@ -29,11 +29,12 @@ import sys
 import time
 
 from lib.config import load_cfg
-from lib.core import engine
-from lib.core.function_AN import train_adversarial_epoch
+from lib.core.function_AN import build_adversarial_models, build_adversarial_step
+from lib.core.runtime import configure_torch
+from lib.core.trainer import train_one_epoch
+from lib.dataset.loader import build_data, seed_everything, start_epoch
 from lib.models import check_train_batch_size
 from lib.utils import dist
-from tools import train_AN
 
 BAND = (0.05, 0.2)
 BAND_CENTRE = math.sqrt(BAND[0] * BAND[1])  # geometric: the band spans a factor 4
@@ -43,18 +44,18 @@ FORCED_OPTS = ["GAN.RAMP_EPOCHS", "0", "GAN.WARMUP_EPOCHS", "0"]
 
 
 class GradRatioRecorder:
-    """Stands in for an AdversarialStep in train_adversarial_epoch and keeps every measured grad_ratio (the epoch
+    """Stands in for an AdversarialStep in the trainer's epoch loop and keeps every measured grad_ratio (the epoch
     loop keeps only their mean)."""
 
     def __init__(self, step):
         self.step = step
         self.ratios = []
 
-    def __call__(self, batch, ramp, **kwargs):
-        if kwargs.get("train_generator", True) and ramp != 1.0:
-            raise RuntimeError(f"calibration step ran with ramp {ramp}, expected 1 (GAN.RAMP_EPOCHS 0)")
-        stats = self.step(batch, ramp, **kwargs)
-        if kwargs.get("measure_grad_ratio") and math.isfinite(stats["grad_ratio"]):
+    def train_batch(self, *args):
+        stats = self.step.train_batch(*args)
+        if self.step.generator_stepped and self.step.ramp != 1.0:
+            raise RuntimeError(f"calibration step ran with ramp {self.step.ramp}, expected 1 (GAN.RAMP_EPOCHS 0)")
+        if math.isfinite(stats.get("grad_ratio", math.nan)):
             self.ratios.append(stats["grad_ratio"])
         return stats
 
@@ -76,9 +77,9 @@ def train_iterations(cfg, loader, step, scheduler, device, num_iters, iters, fir
     further epochs, reseeded as the trainer does. Returns the next epoch."""
     epoch, done = first_epoch, 0
     while done < iters:
-        engine.start_epoch(loader, cfg, epoch)
+        start_epoch(loader, cfg, epoch)
         count = min(iters - done, num_iters)
-        train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, count)
+        train_one_epoch(cfg, loader, step, scheduler, epoch, device, count)
         done, epoch = done + count, epoch + 1
     return epoch
 
@@ -87,17 +88,15 @@ def measure(cfg, device, loaders, init_from, iters, d_warmup_iters=0):
     """From cfg.SEED: `d_warmup_iters` discriminator-only iterations (the generator frozen, as in GAN.WARMUP_EPOCHS),
     then `iters` adversarial iterations. Returns (ratios measured in the latter, seconds of both)."""
     train_loader, num_iters = loaders
-    engine.seed_everything(cfg.SEED)
-    models = train_AN.build_models(cfg, device, init_from)
-    step, scheduler = train_AN.build_step(cfg, device, models, num_iters)
+    seed_everything(cfg.SEED)
+    models = build_adversarial_models(cfg, device, init_from)
+    step, scheduler = build_adversarial_step(cfg, device, models, num_iters)
     recorder = GradRatioRecorder(step)
     start, epoch = time.time(), 0
     if d_warmup_iters:
-        warmup_cfg = cfg.clone()
-        warmup_cfg.defrost()
-        warmup_cfg.GAN.WARMUP_EPOCHS = math.ceil(d_warmup_iters / num_iters)
-        warmup_cfg.freeze()
-        epoch = train_iterations(warmup_cfg, train_loader, recorder, scheduler, device, num_iters, d_warmup_iters, 0)
+        step.warmup_epochs = math.ceil(d_warmup_iters / num_iters)  # these epochs train the discriminators only
+        epoch = train_iterations(cfg, train_loader, recorder, scheduler, device, num_iters, d_warmup_iters, 0)
+        step.warmup_epochs = 0  # FORCED_OPTS: the adversarial iterations start at full weight
     train_iterations(cfg, train_loader, recorder, scheduler, device, num_iters, iters, epoch)
     return recorder.ratios, time.time() - start
 
@@ -184,14 +183,14 @@ def main(argv=None):
         raise ValueError(f"{args.cfg}: GAN.POSE_DISC and GAN.CONF_DISC are both False: nothing to calibrate")
     device = dist.init_distributed(base.DEVICE)
     check_train_batch_size(base, base.TRAIN.BATCH_SIZE_PER_GPU)
-    _, _, train_loader, _, num_iters = engine.build_data(base, device)  # one loader, reseeded per multiplier
+    _, _, train_loader, _, num_iters = build_data(base, device)  # one loader, reseeded per multiplier
 
     results = []
     for scale in args.scales:
         cfg = load_cfg(args.cfg, args.opts + FORCED_OPTS + [
             "PRINT_FREQ", str(args.every), "GAN.LAMBDA_P", repr(scale * lambda_p), "GAN.LAMBDA_C",
             repr(scale * lambda_c)])
-        engine.configure_torch(cfg, device, training=True)  # the trainer's precision (its probe is cached)
+        configure_torch(cfg, device, training=True)  # the trainer's precision (its probe is cached)
         ratios, seconds = measure(cfg, device, (train_loader, num_iters), args.init_from, args.iters,
                                   args.d_warmup_iters)
         result = {"scale": scale, "lambda_p": float(cfg.GAN.LAMBDA_P), "lambda_c": float(cfg.GAN.LAMBDA_C),

@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 
 from lib.config import config_name, load_cfg
-from lib.core import engine
 from lib.core.evaluate import write_results
+from lib.core.runtime import configure_torch
 from lib.core.predictor import (
     BoxSourceError,
     DetectorUnavailable,
@@ -356,7 +356,7 @@ def main(argv=None):
         device = resolve_device(args.device, cfg.DEVICE)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f"demo: {e}") from None
-    engine.configure_torch(cfg, device)
+    configure_torch(cfg, device)
     try:
         box_source = make_box_source(args.boxes_json, args.detector, args.whole_image, device, args.box_thre)
     except (BoxSourceError, DetectorUnavailable) as e:

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-from lib.core.engine import read_metrics
+from lib.core.workdir import read_metrics
 from lib.dataset import synthetic
 from tools import train
 

@@ -5,7 +5,7 @@ metric, and a markdown table of each arm's final value (mean +- std over seeds, 
         --arm "hourglass, balanced BCE" OUT/hourglass/bce_balanced/seed0 OUT/hourglass/bce_balanced/seed1 \
         --metrics AP "box PCK@0.1" --out docs/ab_heatmap_loss.png
 
-Each run folder is a training run folder holding metrics.jsonl (the one metrics writer, lib.core.engine); its
+Each run folder is a training run folder holding metrics.jsonl (the one metrics writer, lib.core.workdir); its
 evaluated epochs are read. Written by tools/ab_heatmap_loss.sh; usable for any seeds x arms comparison.
 """
 import argparse
@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lib.core.engine import read_metrics  # noqa: E402
+from lib.core.workdir import read_metrics  # noqa: E402
 
 
 def load_arm(run_dirs, metrics):

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lib.core.engine import read_metrics  # noqa: E402
+from lib.core.workdir import read_metrics  # noqa: E402
 
 TABLE_STATS = ["AP", "AP .5", "AP .75", "AR", "AP (v=1 only)", "acc v=1", "acc v=2"]
 

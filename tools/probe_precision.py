@@ -6,7 +6,7 @@ model, runs forward + backward in a child process, one after another; a crash ki
 with the op, shape and dtype, and the child restarts after it. A crashing layer is then rerun in bf16 with contiguous
 tensors and in fp32 with channels_last, to tell which of the two causes it. Gradients are compared with fp32 on
 contiguous tensors (a silently wrong kernel shows as a large error). Last, the whole training step of the model
-(lib.utils.precision's probe, what the trainers' guard runs) in each precision.
+(lib.core.precision_guard's probe, what the trainers' guard runs) in each precision.
 
     python tools/probe_precision.py --cfg experiments/coco/omnipose_w48_256x192.yaml
     python tools/probe_precision.py --cfg experiments/coco/omnipose_w48_256x192.yaml --batch 4 --json probe.json
@@ -31,7 +31,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from lib.utils import precision  # noqa: E402
+from lib.core import precision_guard as precision  # noqa: E402
+from lib.utils.environment import cpu_info  # noqa: E402
 
 # (autocast bf16, channels_last): the suspect combination first, then the two that tell its halves apart.
 SUSPECT = (True, True)
@@ -266,7 +267,7 @@ def main(argv=None):
     cfg.freeze()
     batch = args.batch or precision.probe_batch(cfg)
     threads = args.threads or torch.get_num_threads()
-    cpu = precision.cpu_info()
+    cpu = cpu_info()
     header = {"cpu": cpu["model"], "avx512_bf16": cpu["avx512_bf16"], "amx_bf16": cpu["amx_bf16"],
               "amx_tile": cpu["amx_tile"], "torch": torch.__version__, "threads": threads, "batch": batch,
               "input": list(cfg.MODEL.IMAGE_SIZE), "config": args.cfg}

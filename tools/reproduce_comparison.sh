@@ -290,7 +290,7 @@ elif [ "$RUNS" = finetune ]; then
 else
   PURE_BEST_EPOCHS=$("$PYTHON" -c '
 import sys
-from lib.core.engine import read_metrics
+from lib.core.workdir import read_metrics
 best = []
 for seed, run_dir in zip(sys.argv[1::2], sys.argv[2::2]):
     epoch = read_metrics(run_dir)[-1].get("best_epoch")

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from lib.core.engine import read_metrics
+from lib.core.workdir import read_metrics
 
 DEFAULT_CFG = "experiments/synthetic/omnipose_quickstart.yaml"
 logger = logging.getLogger("sweep_quickstart")

@@ -12,11 +12,13 @@ import logging
 import os
 
 from lib.config import load_cfg, require_path
-from lib.core import engine
+from lib.core.runtime import configure_torch, run_environment
 from lib.core.function import validate
 from lib.core.predictor import load_generator
 from lib.dataset import build_dataset
+from lib.dataset.loader import build_loader
 from lib.utils import dist
+from lib.utils.environment import log_environment
 from lib.utils.logger import setup_logger
 
 logger = logging.getLogger("test")
@@ -42,8 +44,8 @@ def main(argv=None):
     if dist.is_main_process():
         os.makedirs(out_dir, exist_ok=True)
     setup_logger(out_dir, dist.get_rank(), "test")
-    engine.configure_torch(cfg, device)  # after the logger: it reports the precision in use
-    engine.log_environment(cfg, vars(args), device)
+    precision = configure_torch(cfg, device)  # after the logger: it reports the precision in use
+    log_environment(cfg, vars(args), run_environment(device, precision))
 
     model = load_generator(cfg, weights)  # strict; MODEL.PRETRAINED is not needed
     record = getattr(model, "weights_record", {})
@@ -51,7 +53,7 @@ def main(argv=None):
                 "no weights record (a released or external file)")
     model.to(device)
     dataset = build_dataset(cfg, is_train=False)
-    loader = engine.build_loader(dataset, cfg, False, device)
+    loader = build_loader(dataset, cfg, False, device)
     perf, name_values = validate(cfg, loader, dataset, model, out_dir, device)
     if dist.is_main_process():
         logger.info("evaluated %s; predictions, stats and this log are in %s", weights, out_dir)

@@ -1,40 +1,32 @@
-"""One training epoch of the pure (MSE/BCE) generator, and `validate()`, the one evaluator every trainer calls.
+"""The pure training step (the generator against the heatmap loss alone) and `validate()`, the one evaluator every
+trainer calls. The epoch loop that drives a step is lib.core.trainer.train_one_epoch.
 
-    for epoch in range(start, end):
-        stats = train_one_epoch(...)          # forward, finite check, backward, (clip), step, per-iteration LR
-        perf, name_values = validate(...)     # flip test, codec decode, rescoring, OKS-NMS, COCOeval / PCKh
+    step = PureStep(model, criterion, optimizer, ...)   # build_pure_step
+    perf, name_values = validate(...)                   # flip test, codec decode, rescoring, OKS-NMS, COCOeval / PCKh
 """
 import logging
 import math
 import os
 import re
-import time
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from lib.codec import TARGET_CONVENTION
+from lib.config import require_path
 from lib.core.evaluate import evaluate_coco, summary_table
 from lib.core.inference import flip_shift, predict_heatmaps
-from lib.core.loss import JointsMSELoss
+from lib.core.loss import JointsMSELoss, bce_prior_logit, build_loss, check_finite
+from lib.core.optim import build_optimizer, build_scheduler, optimizer_step
 from lib.metrics.pck import box_pck
+from lib.models import build_generator
 from lib.utils import dist
-from lib.utils.precision import autocast_for, training_autocast
+from lib.utils.amp import autocast_for, training_autocast
+from lib.utils.checkpoint import record_weights
+from lib.utils.meters import AverageMeter
 
 logger = logging.getLogger(__name__)
-
-
-class AverageMeter:
-    def __init__(self):
-        self.sum, self.count = 0.0, 0
-
-    def update(self, value, n=1):
-        self.sum += float(value) * n
-        self.count += n
-
-    @property
-    def avg(self):
-        return self.sum / self.count if self.count else float("nan")
 
 
 def to_device(batch, device):
@@ -44,84 +36,71 @@ def to_device(batch, device):
             target_weight.to(device, non_blocking=non_blocking), meta)
 
 
-def check_finite(losses, epoch, iteration):
-    """Stops the run on a non-finite loss, naming the epoch, iteration and every term."""
-    if not all(math.isfinite(float(v.detach() if torch.is_tensor(v) else v)) for v in losses.values()):
-        terms = ", ".join(f"{k}={float(v):.6g}" for k, v in losses.items())
-        raise FloatingPointError(f"non-finite loss at epoch {epoch}, iteration {iteration}: {terms}")
+def build_train_generator(cfg):
+    """The generator as both trainers start it. The loss is chosen here (LOSS.TYPE), so its starting output bias is
+    too: with 'bce' and MODEL.INIT_WEIGHTS the output conv's bias starts at the loss's best constant logit
+    (lib.core.loss.bce_prior_logit) instead of 0, whose sigmoid 0.5 everywhere costs the first few hundred
+    iterations just darkening the background. The model builder itself knows nothing of losses.
+    The model is recorded as trained on the codec's targets, so its weight files say so and its evaluation never
+    shifts the flip test (lib.core.inference.flip_shift), whatever it was initialised from."""
+    if cfg.MODEL.PRETRAINED:
+        require_path(cfg, "MODEL.PRETRAINED")
+    bias = None
+    if cfg.LOSS.TYPE == "bce" and cfg.MODEL.INIT_WEIGHTS:
+        bias = bce_prior_logit(cfg.MODEL.HEATMAP_SIZE, cfg.MODEL.SIGMA, cfg.LOSS.BCE_POS_WEIGHT,
+                               cfg.LOSS.BCE_WEIGHTING)
+    model = build_generator(cfg, output_bias=bias)
+    record_weights(model, target_convention=TARGET_CONVENTION)
+    return model
 
 
-def train_one_epoch(cfg, loader, model, criterion, optimizer, scheduler, epoch, device, num_iters, scaler=None,
-                    writer=None, ema=None):
-    """Trains `model` for one epoch (or `num_iters` iterations). The scheduler steps every iteration; `ema`
-    (lib.core.ema.ModelEMA or None) follows every optimizer step.
+class PureStep:
+    """One training iteration of the generator against the heatmap loss: forward (autocast per AMP), finite check,
+    backward, optional clipping, optimizer step. The shared epoch loop (lib.core.trainer) drives it."""
 
-    Returns:
-        dict with the mean 'loss', 'lr' at the end, 'seconds', 'images_per_s', 'steady_images_per_s' (after the
-        first iteration, so without the loader workers' start-up), 'iterations' run and 'skipped' (corrupt images).
-    """
-    model.train()
-    loss_meter, data_time, batch_time = AverageMeter(), AverageMeter(), AverageMeter()
-    skipped = 0
-    use_scaler = scaler is not None and cfg.AMP and device.type == "cuda"
-    start = end = first_end = time.time()
-    first_count = iterations = 0
-    progress = tqdm(total=num_iters, desc=f"epoch {epoch}", disable=not dist.is_main_process(), dynamic_ncols=True,
-                    mininterval=2.0)
-    for i, batch in enumerate(loader):
-        if i >= num_iters:
-            break
-        images, target, target_weight, meta = to_device(batch, device)
-        skipped += int(meta["skipped"].sum()) if "skipped" in meta else 0
-        data_time.update(time.time() - end)
+    trainer = "pure"
+    main_loss = "loss_heatmap"
+    progress_keys = ("loss_heatmap",)
+    generator_stepped = True  # every iteration updates the generator (the EMA follows each one)
 
-        with training_autocast(cfg, device):
-            output = model(images)
-            loss = criterion(output, target, target_weight)  # fp32 inside; a stacked model's list: every stack
-        check_finite({"loss_heatmap": loss}, epoch, i)
-        optimizer.zero_grad(set_to_none=True)
-        if use_scaler:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            if cfg.TRAIN.CLIP_GRAD_NORM > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.TRAIN.CLIP_GRAD_NORM)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if cfg.TRAIN.CLIP_GRAD_NORM > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.TRAIN.CLIP_GRAD_NORM)
-            optimizer.step()
-        scheduler.step()
-        if ema is not None:
-            ema.update(dist.unwrap(model))
+    def __init__(self, model, criterion, optimizer, cfg, device, scaler=None):
+        self.generator, self.criterion, self.optimizer = model, criterion, optimizer
+        self.cfg, self.device, self.scaler = cfg, device, scaler
+        self.clip_grad_norm = float(cfg.TRAIN.CLIP_GRAD_NORM)
 
-        loss_meter.update(loss.item(), images.size(0))
-        batch_time.update(time.time() - end)
-        end = time.time()
-        iterations = i + 1
-        if i == 0:
-            first_end, first_count = end, loss_meter.count
-        lr = optimizer.param_groups[0]["lr"]
-        ips = images.size(0) * dist.get_world_size() / max(batch_time.avg, 1e-9)
-        progress.set_postfix(loss=f"{loss_meter.avg:.3g}", lr=f"{lr:.2e}", img_s=f"{ips:.1f}",
-                             data=f"{data_time.avg:.2f}s", refresh=False)
-        progress.update(1)
-        global_step = epoch * num_iters + i
-        if writer is not None and i % cfg.PRINT_FREQ == 0:
-            writer.add_scalar("train/loss_heatmap", loss.item(), global_step)
-            writer.add_scalar("train/lr", lr, global_step)
-        if i % cfg.PRINT_FREQ == 0 or i == num_iters - 1:
-            logger.info("epoch %d [%d/%d] loss_heatmap %.6f (avg %.6f) lr %.3e data %.3fs batch %.3fs %.1f img/s",
-                        epoch, i, num_iters, loss.item(), loss_meter.avg, lr, data_time.avg, batch_time.avg, ips)
-    progress.close()
-    if skipped:
-        logger.warning("epoch %d: skipped %d unreadable images (DATASET.SKIP_CORRUPT)", epoch, skipped)
-    seconds = time.time() - start
-    steady = (loss_meter.count - first_count) / (end - first_end) if loss_meter.count > first_count else float("nan")
-    return {"loss": dist.all_reduce_mean(loss_meter.avg), "lr": optimizer.param_groups[0]["lr"],
-            "seconds": seconds, "images_per_s": loss_meter.count * dist.get_world_size() / max(seconds, 1e-9),
-            "steady_images_per_s": steady * dist.get_world_size(), "iterations": iterations, "skipped": skipped}
+    def start_epoch(self, epoch, num_iters, dataset):
+        self.generator.train()
+        return ""
+
+    def train_batch(self, images, target, target_weight, meta, iteration):
+        with training_autocast(self.cfg, self.device):
+            output = self.generator(images)
+            loss = self.criterion(output, target, target_weight)  # fp32 inside; a stacked model's list: every stack
+        check_finite({"loss_heatmap": loss})
+        self.optimizer.zero_grad(set_to_none=True)
+        optimizer_step(loss, self.optimizer, list(self.generator.parameters()), self.scaler, self.clip_grad_norm)
+        return {"loss_heatmap": loss.item()}
+
+    def log_fields(self):
+        return {}
+
+    def epoch_fields(self):
+        return {}
+
+    def checkpoint_parts(self):
+        """What checkpoint.pth holds besides the scheduler and the EMA (lib.utils.checkpoint's keywords)."""
+        return {"model": dist.unwrap(self.generator), "optimizer": self.optimizer, "scaler": self.scaler}
+
+
+def build_pure_step(cfg, device, model, num_iters):
+    """The PureStep over `model` (placed; wrapped for DDP under torchrun) with its loss, optimizer and AMP scaler,
+    and the per-iteration LR schedule (built before any state is loaded, so a resume does not decay twice).
+    Returns (step, scheduler)."""
+    criterion = build_loss(cfg).to(device)
+    optimizer = build_optimizer(cfg, model.parameters())
+    scheduler = build_scheduler(cfg, optimizer, num_iters)
+    scaler = torch.amp.GradScaler("cuda") if cfg.AMP and device.type == "cuda" else None
+    return PureStep(dist.wrap_ddp(model, device), criterion, optimizer, cfg, device, scaler), scheduler
 
 
 def tb_tag(name):

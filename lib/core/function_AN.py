@@ -1,225 +1,30 @@
-"""Adversarial training of the generator against the Pose and Confidence Discriminators: labels, losses, one step.
+"""The adversarial training step: the generator against a Pose and a Confidence Discriminator.
 
-Provenance: shared design adversarial-design.md, section 5 (5.1 tensors, 5.4 labels, 5.5 losses, 5.6 the training
-step); section 4.3-4.8 give the reasons (clamped fakes, composite reals, per-joint masks, OKS-based labels,
-balanced fake term, non-saturating generator term). The epoch loop is added to this module by the trainer.
+    D step: L_P^D + L_C^D on (composite reals, detached clamped fakes), per-joint labels, balanced fake term (+ R1)
+    G step: L_heatmap + ramp * (LAMBDA_P * BCE(P(x, f), 1) + LAMBDA_C * BCE(C(f), 1)), discriminators frozen
 
-The Pose Discriminator's per-joint "correct" label of a fake joint:
-  * COCO-format data: the joint's OKS term exp(-d^2 / (2 A kappa^2)) >= GAN.TAU_P (spec 5.4).
-  * datasets without OKS constants (LSP, MPII: they give a PCK normaliser, meta["pck_norm_hm"]): PCK-style,
-    d <= alpha x normaliser, with alpha = GAN.PCK_ALPHA or the dataset's evaluation threshold (LSP: 0.2 x torso,
-    MPII: 0.5 x head size; `pck_label_threshold`). So the label means what the benchmark scores, as the paper's
-    "normalized distance" and the Adversarial-Pose-Estimation LSP code's PCK@0.2 labels did, instead of borrowing
-    COCO's constants for joints COCO does not have.
-Stacked generators (hourglass) return every stack's output in training mode: all of them get the heatmap loss
-(intermediate supervision); the last stack's heatmaps are the prediction, and both discriminators see only those.
+The labels are lib.core.adversarial_labels; the BCE terms are in lib.core.loss; the epoch loop is the shared one in
+lib.core.trainer. Stacked generators (hourglass) return every stack's output in training mode: all of them get the
+heatmap loss (intermediate supervision); the last stack's heatmaps are the prediction, and both discriminators see
+only those.
 """
 import logging
 import math
 
 import torch
-import torch.nn.functional as F
 
-from lib.codec import argmax_decode
-from lib.core.loss import final_output, output_to_heatmap
-from lib.dataset.coco import COCO_SIGMAS
-from lib.models.discriminator import downsample_image
+from lib.core.adversarial_labels import adversarial_labels, composite_real, joint_kappa, joint_mask
+from lib.core.function import build_train_generator
+from lib.core.loss import balanced_bce, build_loss, check_finite, final_output, masked_bce, output_to_heatmap
+from lib.core.optim import build_d_optimizer, build_optimizer, build_scheduler, optimizer_step
+from lib.core.runtime import place_model
+from lib.models.discriminator import build_discriminators, downsample_image
+from lib.utils import checkpoint as ckpt
 from lib.utils import dist
+from lib.utils.amp import training_amp_enabled
+from lib.utils.modules import frozen
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "COCO_SIGMAS",
-    "COCO_KAPPA",
-    "MPII_KAPPA",
-    "joint_kappa",
-    "label_scores",
-    "adversarial_labels",
-    "pck_correct",
-    "composite_real",
-    "masked_bce",
-    "balanced_bce",
-    "AdversarialStep",
-]
-
-# OKS uses kappa = 2 * sigma: ks = exp(-d^2 / (2 s^2 kappa^2)) (spec 5.4).
-COCO_KAPPA = tuple(2.0 * float(s) for s in COCO_SIGMAS)
-
-# MPII has no OKS constants. We give each MPII joint the COCO kappa of the same body part, so that P's labels mean
-# the same thing ("within the annotators' spread for this kind of joint") on both datasets. The four MPII joints
-# without a COCO counterpart borrow the nearest part: pelvis -> hip (torso point, similarly ill-defined), thorax and
-# upper neck -> shoulder (points on the shoulder line), head top -> ear (a head point, small spread).
-# Order: r/l ankle..hip, pelvis, thorax, upper neck, head top, r wrist..shoulder, l shoulder..wrist.
-_ANKLE, _KNEE, _HIP, _WRIST, _ELBOW, _SHOULDER, _EAR = (
-    COCO_KAPPA[15], COCO_KAPPA[13], COCO_KAPPA[11], COCO_KAPPA[9], COCO_KAPPA[7], COCO_KAPPA[5], COCO_KAPPA[3],
-)
-MPII_KAPPA = (
-    _ANKLE, _KNEE, _HIP, _HIP, _KNEE, _ANKLE,  # r ankle, r knee, r hip, l hip, l knee, l ankle
-    _HIP, _SHOULDER, _SHOULDER, _EAR,  # pelvis, thorax, upper neck, head top
-    _WRIST, _ELBOW, _SHOULDER, _SHOULDER, _ELBOW, _WRIST,  # r wrist, r elbow, r shoulder, l shoulder, l elbow, l wrist
-)
-
-_KAPPA_BY_NUM_JOINTS = {17: COCO_KAPPA, 16: MPII_KAPPA}
-
-# Guards against 0/0 in the labels; any labelled joint has a Gaussian target and an area far above these.
-_MIN_AREA_HM = 1e-6  # heatmap px^2
-_MIN_TARGET_ENERGY = 1e-12
-
-
-def joint_kappa(num_joints):
-    """Per-joint OKS constants kappa_j = 2 sigma_j for COCO (17 joints) or MPII (16 joints, see MPII_KAPPA).
-
-    Returns:
-        tuple of num_joints floats.
-    """
-    if num_joints not in _KAPPA_BY_NUM_JOINTS:
-        raise ValueError(
-            f"no OKS constants for num_joints={num_joints}; expected one of {sorted(_KAPPA_BY_NUM_JOINTS)} "
-            "(17 COCO, 16 MPII) or pass kappa explicitly"
-        )
-    return _KAPPA_BY_NUM_JOINTS[num_joints]
-
-
-def _joint_mask(target_weight, batch, num_joints):
-    """(B, J) or (B, J, 1) target weights -> (B, J) float mask, 1 where the joint is labelled."""
-    if target_weight.numel() != batch * num_joints:
-        raise ValueError(
-            f"target_weight of shape {tuple(target_weight.shape)} does not fit (B, J) = ({batch}, {num_joints})"
-        )
-    return (target_weight.reshape(batch, num_joints) > 0).float()
-
-
-@torch.no_grad()
-def label_scores(pred, target, joints_hm, area_hm, kappa):
-    """The two per-joint scores behind the fake labels (spec 5.4), without thresholds.
-
-    Args:
-        pred: (B, J, H, W) predicted heatmaps (values read as heatmaps, before clamping).
-        target: (B, J, H, W) ground-truth Gaussian heatmaps.
-        joints_hm: (B, J, 2) ground-truth joints in heatmap pixels, (x, y).
-        area_hm: (B,) object area in heatmap pixels^2.
-        kappa: J per-joint OKS constants (sequence or tensor).
-    Returns:
-        ks: (B, J) OKS term exp(-d^2 / (2 A kappa^2)) of the argmax + quarter-pixel decoded prediction.
-        rel_err: (B, J) ||clamp(pred, 0, 1) - target||^2 / ||target||^2 (huge where the target is empty).
-    """
-    if pred.dim() != 4 or pred.shape != target.shape:
-        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be (B, J, H, W)")
-    batch, num_joints = pred.shape[:2]
-    if joints_hm.shape != (batch, num_joints, 2):
-        raise ValueError(f"joints_hm has shape {tuple(joints_hm.shape)}, expected ({batch}, {num_joints}, 2)")
-    if area_hm.numel() != batch:
-        raise ValueError(f"area_hm has shape {tuple(area_hm.shape)}, expected ({batch},)")
-    kappa = torch.as_tensor(kappa, dtype=torch.float32, device=pred.device).flatten()
-    if kappa.numel() != num_joints:
-        raise ValueError(f"kappa has {kappa.numel()} values, expected one per joint ({num_joints})")
-    pred, target = pred.float(), target.float()
-
-    # Same decoder as evaluation without DARK or flip (spec 5.4), so the label tracks what is scored.
-    coords, _ = argmax_decode(pred)  # (B, J, 2) heatmap px
-    dist_sq = (coords.float() - joints_hm.float()).pow(2).sum(dim=-1)  # (B, J)
-    area = area_hm.reshape(batch, 1).float().clamp_min(_MIN_AREA_HM)
-    ks = torch.exp(-dist_sq / (2.0 * area * kappa.pow(2)))
-    return ks, relative_map_error(pred, target)
-
-
-@torch.no_grad()
-def relative_map_error(pred, target):
-    """(B, J) ||clamp(pred, 0, 1) - target||^2 / ||target||^2 (huge where the target is empty): C's label score."""
-    pred, target = pred.float(), target.float()
-    err = (pred.clamp(0.0, 1.0) - target).pow(2).sum(dim=(2, 3))
-    energy = target.pow(2).sum(dim=(2, 3))
-    return err / energy.clamp_min(_MIN_TARGET_ENERGY)
-
-
-@torch.no_grad()
-def pck_correct(pred, joints_hm, radius_hm):
-    """(B, J) 0/1: the argmax + quarter-pixel decoded joint (the evaluation decoder without DARK or flip, as the OKS
-    labels) lies within `radius_hm` (B,) heatmap px (alpha x the PCK normaliser) of the ground truth."""
-    batch, num_joints = pred.shape[:2]
-    if joints_hm.shape != (batch, num_joints, 2):
-        raise ValueError(f"joints_hm has shape {tuple(joints_hm.shape)}, expected ({batch}, {num_joints}, 2)")
-    if radius_hm.numel() != batch:
-        raise ValueError(f"PCK radius has shape {tuple(radius_hm.shape)}, expected ({batch},)")
-    coords, _ = argmax_decode(pred.float())
-    distance = (coords.float() - joints_hm.float()).norm(dim=-1)
-    return (distance <= radius_hm.reshape(batch, 1).float()).float()
-
-
-@torch.no_grad()
-def adversarial_labels(pred, target, target_weight, joints_hm, area_hm, tau_p, eps_c, kappa, pck_radius_hm=None):
-    """Per-joint labels of the fake samples for P and C (spec 5.4); the labels of weight-0 joints are arbitrary
-    (every loss masks them out). With `pck_radius_hm` (B,) (datasets without OKS constants) P's label is
-    pck_correct instead of the OKS rule, and area_hm, tau_p and kappa are not used.
-
-    Args:
-        pred: (B, J, H, W) predicted heatmaps; target: (B, J, H, W) GT heatmaps.
-        target_weight: (B, J) or (B, J, 1); only checked for shape here.
-        joints_hm: (B, J, 2) GT joints in heatmap px (x, y); area_hm: (B,) object area in heatmap px^2.
-        tau_p: P's threshold on the OKS term (ks >= tau_p is correct).
-        eps_c: C's threshold on the relative map error (r < eps_c is confident).
-        kappa: J per-joint OKS constants (`joint_kappa`).
-    Returns:
-        p_fake, c_fake: (B, J) float tensors of 0/1.
-    """
-    _joint_mask(target_weight, pred.shape[0], pred.shape[1])
-    if pck_radius_hm is not None:
-        if pred.dim() != 4 or pred.shape != target.shape:
-            raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be (B, J, H, W)")
-        return pck_correct(pred, joints_hm, pck_radius_hm), (relative_map_error(pred, target) < eps_c).float()
-    ks, rel_err = label_scores(pred, target, joints_hm, area_hm, kappa)
-    return (ks >= tau_p).float(), (rel_err < eps_c).float()
-
-
-def composite_real(pred, target, target_weight):
-    """The real input maps (spec 4.4b / 5.1): GT where the joint is labelled, the detached clamped prediction where it
-    is not, so an empty channel cannot mark a sample as real.
-
-    Args:
-        pred: (B, J, H, W) predicted heatmaps; target: (B, J, H, W) GT heatmaps; target_weight: (B, J) or (B, J, 1).
-    Returns:
-        (B, J, H, W) detached tensor.
-    """
-    mask = _joint_mask(target_weight, pred.shape[0], pred.shape[1])[:, :, None, None].bool()
-    return torch.where(mask, target.to(pred.dtype), pred.detach().clamp(0.0, 1.0)).detach()
-
-
-def masked_bce(logits, target_value, mask):
-    """BCE-with-logits toward one value (or a (B, J) target), mean over the masked (B, J) entries.
-
-    Args:
-        logits: (B, J); target_value: float or (B, J) tensor; mask: (B, J) of 0/1.
-    Returns:
-        scalar; 0 (still attached to `logits`) when the mask is empty.
-    """
-    logits = logits.float()
-    target = torch.as_tensor(target_value, dtype=logits.dtype, device=logits.device).expand_as(logits)
-    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    # where(), not a product: a non-finite logit at a masked joint must not leak in as NaN * 0.
-    return torch.where(mask > 0, loss * mask, torch.zeros_like(loss)).sum() / mask.sum().clamp_min(1.0)
-
-
-def balanced_bce(logits, labels, mask, balance_max, positive_target=1.0):
-    """BCE on per-joint 0/1 labels with the negatives up-weighted by n_pos / n_neg of the masked batch, clamped to
-    [1, balance_max] (spec 5.5), so a strong generator's mostly-correct fakes do not teach D "always 1" (spec 4.7).
-
-    Args:
-        logits: (B, J); labels: (B, J) of 0/1; mask: (B, J) of 0/1.
-        balance_max: upper bound of the negative weight (>= 1).
-        positive_target: the BCE target of positive labels (label smoothing, <= 1).
-    Returns:
-        scalar, mean over the masked entries (not over the weights, so the up-weighting raises the negatives' share).
-    """
-    if balance_max < 1.0:
-        raise ValueError(f"balance_max={balance_max} must be >= 1")
-    logits, labels = logits.float(), labels.float()
-    positives = labels * mask
-    negatives = (1.0 - labels) * mask
-    n_pos, n_neg = positives.sum(), negatives.sum()
-    neg_weight = (n_pos / n_neg.clamp_min(1.0)).clamp(1.0, balance_max)
-    loss = F.binary_cross_entropy_with_logits(logits, labels * positive_target, reduction="none")
-    weighted = torch.where(mask > 0, loss * (positives + neg_weight * negatives), torch.zeros_like(loss))
-    return weighted.sum() / mask.sum().clamp_min(1.0)
 
 
 def _balanced_accuracy(logits, labels, mask):
@@ -236,8 +41,15 @@ def _masked_mean(values, mask):
     return ((values * mask).sum() / mask.sum()).item() if mask.sum() > 0 else math.nan
 
 
+def adversarial_ramp(iteration, ramp_iters):
+    """Linear 0 -> 1 over `ramp_iters` adversarial iterations; 1 when the ramp is off."""
+    if ramp_iters <= 0:
+        return 1.0
+    return min(1.0, iteration / float(ramp_iters))
+
+
 class AdversarialStep:
-    """One iteration of spec 5.6: one generator forward, a discriminator step, then a generator step.
+    """One iteration: one generator forward, a discriminator step, then a generator step.
 
         pred = G(x); f = clamp(pred, 0, 1); real = composite_real(pred, y, w); p, c = labels (no grad)
         D step: L_P^D + L_C^D on (real, f.detach()), per-joint masks, balanced fake term (+ R1 on reals)
@@ -263,11 +75,12 @@ class AdversarialStep:
         amp: run the forwards under torch.autocast(device_type).
         g_scaler, d_scaler: torch.amp.GradScaler or None (plain backward).
         clip_grad_norm: max gradient norm of the generator (0 = off); d_clip_grad_norm: the same for D.
+        print_freq: in the epoch loop, measure grad_ratio every print_freq iterations (0: never).
     """
 
     def __init__(self, generator, pose_disc, conf_disc, g_optimizer, d_optimizer, criterion, gan_cfg, kappa=None,
                  loss_type="mse", device_type="cpu", amp=False, g_scaler=None, d_scaler=None, clip_grad_norm=0.0,
-                 d_clip_grad_norm=0.0):
+                 d_clip_grad_norm=0.0, print_freq=0):
         if pose_disc is None and conf_disc is None:
             raise ValueError("AdversarialStep needs at least one discriminator; both pose_disc and conf_disc are None")
         if d_optimizer is None:
@@ -291,6 +104,11 @@ class AdversarialStep:
         self.amp = bool(amp)
         self.g_scaler, self.d_scaler = g_scaler, d_scaler
         self.clip_grad_norm, self.d_clip_grad_norm = float(clip_grad_norm), float(d_clip_grad_norm)
+        # Epoch-level schedule, read by start_epoch / train_batch (the shared loop's interface).
+        self.warmup_epochs, self.ramp_epochs = int(gan_cfg.WARMUP_EPOCHS), float(gan_cfg.RAMP_EPOCHS)
+        self.pck_alpha_cfg = float(gan_cfg.PCK_ALPHA)
+        self.print_freq = int(print_freq)
+        self.epoch, self.num_iters, self.warmup, self.ramp = 0, 1, False, 0.0
 
     def _autocast(self):
         return torch.autocast(self.device_type, enabled=self.amp)
@@ -302,29 +120,6 @@ class AdversarialStep:
     def _disc_params(self):
         return [p for d in self.discriminators() for p in d.parameters()]
 
-    def _step(self, loss, optimizer, params, scaler, max_norm):
-        """Backward, optional clipping (on unscaled gradients), optimizer step."""
-        if scaler is not None and scaler.is_enabled():
-            scaler.scale(loss).backward()
-            if max_norm > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(params, max_norm)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if max_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, max_norm)
-            optimizer.step()
-
-    @staticmethod
-    def _check_finite(where, losses):
-        values = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in losses.items()}
-        bad = [k for k, v in values.items() if not math.isfinite(v)]
-        if bad:
-            text = ", ".join(f"{k}={v:.6g}" for k, v in values.items())
-            raise FloatingPointError(f"non-finite loss in the {where} step: {bad} ({text})")
-
     def __call__(self, batch, ramp, train_generator=True, measure_grad_ratio=False):
         """Runs one iteration.
 
@@ -333,8 +128,8 @@ class AdversarialStep:
                 joints_hm (B, J, 2) GT joints in heatmap px (x, y), area_hm (B,) object area in heatmap px^2
                 [, pck_radius_hm (B,): P's correctness radius in heatmap px, for datasets without OKS constants]),
                 all on the training device.
-            ramp: factor in [0, 1] on the generator's adversarial terms (spec 5.5 ramp).
-            train_generator: False in the D warm-up (spec 5.7 phase 1): G forward under no_grad in the mode the
+            ramp: factor in [0, 1] on the generator's adversarial terms (GAN.RAMP_EPOCHS).
+            train_generator: False in the D warm-up (phase 1 of GAN.WARMUP_EPOCHS): G forward under no_grad in the mode the
                 caller set (train, so D sees phase 2's output distribution; BatchNorm statistics of G still update),
                 D step only, no G step.
             measure_grad_ratio: also compute grad_ratio (costs two extra partial backwards).
@@ -359,11 +154,11 @@ class AdversarialStep:
             loss_mse = self.criterion(stacks if stacks is not None else output, target, target_weight)
             pred = output_to_heatmap(output, self.loss_type)  # (B, J, h, w), heatmap values
             # Spec 5.1: D sees clamp(pred, 0, 1). The clamp also zeroes G's adversarial gradient wherever pred is
-            # outside [0, 1]; that is the spec's choice (D must not key on negative noise), kept on purpose.
+            # outside [0, 1]; kept on purpose: D must not key on negative noise.
             fake = pred.clamp(0.0, 1.0)
-        self._check_finite("generator forward", {"loss_mse": loss_mse})
+        check_finite({"loss_mse": loss_mse}, "generator forward")
         batch_size, num_joints = pred.shape[:2]
-        mask = _joint_mask(target_weight, batch_size, num_joints)  # (B, J)
+        mask = joint_mask(target_weight, batch_size, num_joints)  # (B, J)
         if self.kappa is None and pck_radius_hm is None:
             self.kappa = joint_kappa(num_joints)
         p_fake, c_fake = adversarial_labels(
@@ -392,7 +187,7 @@ class AdversarialStep:
         return stats
 
     def _discriminator_step(self, image_small, real, fake, p_fake, c_fake, mask, stats):
-        """D update (spec 5.6 step 2). Returns the detached fake logits per discriminator (for warm-up logging)."""
+        """D update. Returns the detached fake logits per discriminator (for warm-up logging)."""
         discs = self.discriminators()
         was_training = [d.training for d in discs]
         for d in discs:
@@ -437,9 +232,9 @@ class AdversarialStep:
             loss_r1 = 0.5 * self.r1_gamma * grad_real.pow(2).sum(dim=(1, 2, 3)).mean()
             loss_d = loss_d + loss_r1
             real.requires_grad_(False)
-        self._check_finite("discriminator", {**losses, "loss_r1": loss_r1})
+        check_finite({**losses, "loss_r1": loss_r1}, "discriminator")
         self.d_optimizer.zero_grad(set_to_none=True)
-        self._step(loss_d, self.d_optimizer, self._disc_params(), self.d_scaler, self.d_clip_grad_norm)
+        optimizer_step(loss_d, self.d_optimizer, self._disc_params(), self.d_scaler, self.d_clip_grad_norm)
         for d, flag in zip(discs, was_training):
             d.train(flag)
 
@@ -452,16 +247,10 @@ class AdversarialStep:
         return fake_logits
 
     def _generator_step(self, output, loss_mse, image_small, fake, mask, ramp, measure_grad_ratio, stats):
-        """G update (spec 5.6 step 3) against the unwrapped, frozen, eval-mode discriminators."""
-        discs = [dist.unwrap(d) for d in self.discriminators()]
-        was_training = [d.training for d in discs]
-        requires = [[p.requires_grad for p in d.parameters()] for d in discs]
-        try:
-            for d in discs:
-                d.eval()
-                d.requires_grad_(False)
-            pose_disc = dist.unwrap(self.pose_disc) if self.pose_disc is not None else None
-            conf_disc = dist.unwrap(self.conf_disc) if self.conf_disc is not None else None
+        """G update against the unwrapped, frozen, eval-mode discriminators."""
+        pose_disc = dist.unwrap(self.pose_disc) if self.pose_disc is not None else None
+        conf_disc = dist.unwrap(self.conf_disc) if self.conf_disc is not None else None
+        with frozen(pose_disc, conf_disc):
             terms = {}
             runs = (
                 ("pose", pose_disc, self.lambda_p, lambda: pose_disc(image_small, fake)),
@@ -476,31 +265,92 @@ class AdversarialStep:
                 # With a zero weight the term is only logged: keeping it out of the graph makes lambda = 0 (or
                 # ramp = 0) give exactly the pure trainer's gradients and saves D's backward.
                 with self._autocast(), torch.set_grad_enabled(weight != 0.0):
-                    # Non-saturating generator loss: every labelled joint toward 1, no smoothing (spec 5.5).
+                    # Non-saturating generator loss: every labelled joint toward 1, no smoothing.
                     term = masked_bce(run().float(), 1.0, mask)
                 terms[f"loss_adv_{name}"] = term
                 if weight != 0.0:
                     weighted_adv = weighted_adv + weight * term
-            self._check_finite("generator", {"loss_mse": loss_mse, **terms})
+            check_finite({"loss_mse": loss_mse, **terms}, "generator")
             loss_g = loss_mse + weighted_adv
 
             stats["grad_ratio"] = math.nan
             if measure_grad_ratio:
                 stats["grad_ratio"] = self._grad_ratio(output, loss_mse, weighted_adv)
             self.g_optimizer.zero_grad(set_to_none=True)
-            self._step(loss_g, self.g_optimizer, list(self.generator.parameters()), self.g_scaler,
-                       self.clip_grad_norm)
-        finally:
-            for d, flag, flags in zip(discs, was_training, requires):
-                d.train(flag)
-                for p, req in zip(d.parameters(), flags):
-                    p.requires_grad_(req)
+            optimizer_step(loss_g, self.g_optimizer, list(self.generator.parameters()), self.g_scaler,
+                           self.clip_grad_norm)
         stats["loss_adv_pose"] = terms["loss_adv_pose"].item()
         stats["loss_adv_conf"] = terms["loss_adv_conf"].item()
 
+    # ---- the shared epoch loop's interface (lib.core.trainer.train_one_epoch) ----
+    trainer = "adversarial"
+    main_loss = "loss_mse"
+    progress_keys = ("loss_mse", "loss_d_pose", "loss_d_conf")
+
+    def start_epoch(self, epoch, num_iters, dataset):
+        """Epochs < GAN.WARMUP_EPOCHS train the discriminators only (generator frozen); afterwards the generator's
+        adversarial weight ramps over GAN.RAMP_EPOCHS epochs. Returns the progress bar's suffix."""
+        self.epoch, self.num_iters = epoch, num_iters
+        self.warmup = epoch < self.warmup_epochs
+        self.ramp_iters = int(round(self.ramp_epochs * num_iters))
+        self.ramp = 0.0
+        # Datasets without OKS constants label P's fakes PCK-style (lib.core.adversarial_labels).
+        self.pck_alpha = self.pck_alpha_cfg or float(getattr(dataset, "pck_label_threshold", 0.0))
+        self.dataset_name = type(dataset).__name__
+        if hasattr(dataset, "pck_label_threshold") or self.pck_alpha_cfg:
+            logger.info("epoch %d: Pose Discriminator labels PCK-style, correct within %g x the PCK normaliser",
+                        epoch, self.pck_alpha)
+        self.generator.train()
+        for disc in self.discriminators():
+            disc.train()
+        return " (D warm-up)" if self.warmup else ""
+
+    @property
+    def generator_stepped(self):
+        """Whether the last train_batch updated the generator (the EMA follows only then)."""
+        return not self.warmup
+
+    def train_batch(self, images, target, target_weight, meta, iteration):
+        """One iteration on a batch already on the device; returns its stats (AdversarialStep.__call__)."""
+        device = images.device
+        joints_hm = meta["joints_hm"].to(device)
+        area_hm = meta["area_hm"].to(device=device, dtype=torch.float32)
+        extra = ()
+        if "pck_norm_hm" in meta:
+            if self.pck_alpha <= 0:
+                raise ValueError(f"GAN.PCK_ALPHA={self.pck_alpha_cfg} and {self.dataset_name} has no "
+                                 "pck_label_threshold: set GAN.PCK_ALPHA > 0 for its PCK-style labels")
+            extra = (self.pck_alpha * meta["pck_norm_hm"].to(device=device, dtype=torch.float32),)
+        adv_iter = (self.epoch - self.warmup_epochs) * self.num_iters + iteration
+        self.ramp = 0.0 if self.warmup else adversarial_ramp(adv_iter, self.ramp_iters)
+        measure = (not self.warmup) and self.print_freq > 0 and iteration % self.print_freq == 0
+        return self((images, target, target_weight, joints_hm, area_hm) + extra, self.ramp,
+                    train_generator=not self.warmup, measure_grad_ratio=measure)
+
+    def log_fields(self):
+        """Shown after the losses in the periodic log line (and written to TensorBoard)."""
+        return {"ramp": self.ramp}
+
+    def epoch_fields(self):
+        """Added to the epoch's record in metrics.jsonl."""
+        return {"phase": "d_warmup" if self.warmup else "adversarial", "ramp": self.ramp}
+
+    @property
+    def optimizer(self):
+        """The generator's optimizer: its LR is the one scheduled and logged."""
+        return self.g_optimizer
+
+    def checkpoint_parts(self):
+        """What checkpoint.pth holds besides the scheduler and the EMA (lib.utils.checkpoint's keywords)."""
+        return {"model": dist.unwrap(self.generator), "optimizer": self.g_optimizer, "scaler": self.g_scaler,
+                "extra_modules": {"pose_disc": dist.unwrap(self.pose_disc) if self.pose_disc is not None else None,
+                                  "conf_disc": dist.unwrap(self.conf_disc) if self.conf_disc is not None else None},
+                "extra_optimizers": {"d_optimizer": self.d_optimizer, "d_scaler": self.d_scaler}}
+
+
     @staticmethod
     def _grad_ratio(output, loss_mse, weighted_adv):
-        """||d(ramp * lambda * L_adv)/d output|| / ||d L_mse / d output|| (spec 5.5 calibration signal)."""
+        """||d(ramp * lambda * L_adv)/d output|| / ||d L_mse / d output|| (the signal lambda calibration reads)."""
         (grad_mse,) = torch.autograd.grad(loss_mse, output, retain_graph=True)
         if not weighted_adv.requires_grad:
             return 0.0
@@ -510,94 +360,35 @@ class AdversarialStep:
         return adv_norm / mse_norm if mse_norm > 0 else math.nan
 
 
-# ------------------------------------------------------------------------------------------------------------------
-# The epoch loop (the pure trainer's structure; validation is lib.core.function.validate, unchanged).
-# ------------------------------------------------------------------------------------------------------------------
-def adversarial_ramp(iteration, ramp_iters):
-    """Linear 0 -> 1 over `ramp_iters` adversarial iterations (spec 5.5); 1 when the ramp is off."""
-    if ramp_iters <= 0:
-        return 1.0
-    return min(1.0, iteration / float(ramp_iters))
+def build_adversarial_models(cfg, device, init_from=""):
+    """(generator, pose_disc, conf_disc) placed on `device`; the generator loaded from `init_from` when given.
+    Either discriminator is None when the config switches it off. Models before data, as always: the same seed
+    gives the same initial weights."""
+    generator = build_train_generator(cfg)
+    if init_from:
+        ckpt.load_weights(generator, init_from)
+        logger.info("initialised the generator from %s", init_from)
+    pose_disc, conf_disc = build_discriminators(cfg)
+    generator = place_model(generator, cfg, device)
+    pose_disc = place_model(pose_disc, cfg, device) if pose_disc is not None else None
+    conf_disc = place_model(conf_disc, cfg, device) if conf_disc is not None else None
+    return generator, pose_disc, conf_disc
 
 
-def train_adversarial_epoch(cfg, loader, step, scheduler, epoch, device, num_iters, writer=None, ema=None):
-    """One epoch of AdversarialStep iterations. `ema` (lib.core.ema.ModelEMA or None) follows every generator step.
-
-    Epochs < GAN.WARMUP_EPOCHS train the discriminators only (generator frozen, spec 5.7 phase 1); afterwards the
-    generator's adversarial weight ramps over GAN.RAMP_EPOCHS epochs. The generator's LR schedule advances every
-    iteration, in warm-up too, so its milestones mean the same epochs as in the pure trainer.
-
-    Returns:
-        dict of epoch means of every logged term, plus 'lr', 'seconds', 'images_per_s', 'phase', 'ramp',
-        'iterations'.
-    """
-    import time
-    import warnings
-
-    from tqdm import tqdm
-
-    from lib.core.function import AverageMeter, to_device
-
-    warmup = epoch < cfg.GAN.WARMUP_EPOCHS
-    ramp_iters = int(round(cfg.GAN.RAMP_EPOCHS * num_iters))
-    # Datasets without OKS constants label P's fakes PCK-style (module docstring).
-    pck_alpha = cfg.GAN.PCK_ALPHA or float(getattr(loader.dataset, "pck_label_threshold", 0.0))
-    if hasattr(loader.dataset, "pck_label_threshold") or cfg.GAN.PCK_ALPHA:
-        logger.info("epoch %d: Pose Discriminator labels PCK-style, correct within %g x the PCK normaliser", epoch,
-                    pck_alpha)
-    step.generator.train()
-    for disc in step.discriminators():
-        disc.train()
-    meters, start = {}, time.time()
-    progress = tqdm(total=num_iters, desc=f"epoch {epoch}{' (D warm-up)' if warmup else ''}",
-                    disable=not dist.is_main_process(), dynamic_ncols=True, mininterval=2.0)
-    ramp = 0.0
-    count = iterations = 0
-    for i, batch in enumerate(loader):
-        if i >= num_iters:
-            break
-        images, target, target_weight, meta = to_device(batch, device)
-        joints_hm = meta["joints_hm"].to(device)
-        area_hm = meta["area_hm"].to(device=device, dtype=torch.float32)
-        extra = ()
-        if "pck_norm_hm" in meta:
-            if pck_alpha <= 0:
-                raise ValueError(f"GAN.PCK_ALPHA={cfg.GAN.PCK_ALPHA} and {type(loader.dataset).__name__} has no "
-                                 "pck_label_threshold: set GAN.PCK_ALPHA > 0 for its PCK-style labels")
-            extra = (pck_alpha * meta["pck_norm_hm"].to(device=device, dtype=torch.float32),)
-        adv_iter = (epoch - cfg.GAN.WARMUP_EPOCHS) * num_iters + i
-        ramp = 0.0 if warmup else adversarial_ramp(adv_iter, ramp_iters)
-        measure = (not warmup) and i % cfg.PRINT_FREQ == 0
-        stats = step((images, target, target_weight, joints_hm, area_hm) + extra, ramp, train_generator=not warmup,
-                     measure_grad_ratio=measure)
-        with warnings.catch_warnings():  # warm-up steps the schedule without a generator step, on purpose
-            warnings.simplefilter("ignore", UserWarning)
-            scheduler.step()
-        if ema is not None and not warmup:
-            ema.update(dist.unwrap(step.generator))
-        for key, value in stats.items():
-            if isinstance(value, float) and math.isfinite(value):
-                meters.setdefault(key, AverageMeter()).update(value, images.size(0))
-        count += images.size(0)
-        iterations = i + 1
-        lr = step.g_optimizer.param_groups[0]["lr"]
-        progress.set_postfix(mse=f"{stats['loss_mse']:.3g}", dP=f"{stats['loss_d_pose']:.3f}",
-                             dC=f"{stats['loss_d_conf']:.3f}", ramp=f"{ramp:.2f}", refresh=False)
-        progress.update(1)
-        if i % cfg.PRINT_FREQ == 0 or i == num_iters - 1:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in stats.items() if isinstance(v, float) and math.isfinite(v))
-            logger.info("epoch %d [%d/%d] %s | ramp %.3f lr %.3e", epoch, i, num_iters, shown, ramp, lr)
-            if writer is not None:
-                global_step = epoch * num_iters + i
-                for key, value in stats.items():
-                    if isinstance(value, float) and math.isfinite(value):
-                        writer.add_scalar(f"train_AN/{key}", value, global_step)
-                writer.add_scalar("train_AN/ramp", ramp, global_step)
-                writer.add_scalar("train/lr", lr, global_step)
-    progress.close()
-    seconds = time.time() - start
-    out = {key: dist.all_reduce_mean(m.avg) for key, m in sorted(meters.items())}
-    out.update({"loss": out.get("loss_mse", float("nan")), "lr": step.g_optimizer.param_groups[0]["lr"],
-                "seconds": seconds, "images_per_s": count * dist.get_world_size() / max(seconds, 1e-9),
-                "phase": "d_warmup" if warmup else "adversarial", "ramp": ramp, "iterations": iterations})
-    return out
+def build_adversarial_step(cfg, device, models, num_iters):
+    """The AdversarialStep over `models` (build_adversarial_models, wrapped for DDP under torchrun) with its
+    optimizers and AMP scalers, and the generator's per-iteration LR schedule. Returns (step, scheduler)."""
+    generator, pose_disc, conf_disc = models
+    criterion = build_loss(cfg).to(device)
+    g_optimizer = build_optimizer(cfg, generator.parameters())
+    d_optimizer = build_d_optimizer(cfg, (pose_disc, conf_disc))
+    scheduler = build_scheduler(cfg, g_optimizer, num_iters)
+    use_amp = training_amp_enabled(cfg, device)  # fp16 on CUDA (with scalers), bf16 on a CPU that has it
+    g_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
+    d_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
+    step = AdversarialStep(
+        dist.wrap_ddp(generator, device), dist.wrap_ddp(pose_disc, device), dist.wrap_ddp(conf_disc, device),
+        g_optimizer, d_optimizer, criterion, cfg.GAN, loss_type=cfg.LOSS.TYPE, device_type=device.type,
+        amp=use_amp, g_scaler=g_scaler, d_scaler=d_scaler, clip_grad_norm=cfg.TRAIN.CLIP_GRAD_NORM,
+        print_freq=cfg.PRINT_FREQ)
+    return step, scheduler

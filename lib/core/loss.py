@@ -128,3 +128,58 @@ def bce_prior_logit(heatmap_size, sigma, pos_weight, weighting="fixed"):
         raise ValueError(f"BCE weighting {weighting!r} (LOSS.BCE_WEIGHTING) is not one of {BCE_WEIGHTINGS}")
     p = min(max(p, 1e-4), 0.5)
     return math.log(p / (1.0 - p))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The discriminators' per-joint BCE terms (adversarial training)
+# ------------------------------------------------------------------------------------------------------------------
+def masked_bce(logits, target_value, mask):
+    """BCE-with-logits toward one value (or a (B, J) target), mean over the masked (B, J) entries.
+
+    Args:
+        logits: (B, J); target_value: float or (B, J) tensor; mask: (B, J) of 0/1.
+    Returns:
+        scalar; 0 (still attached to `logits`) when the mask is empty.
+    """
+    logits = logits.float()
+    target = torch.as_tensor(target_value, dtype=logits.dtype, device=logits.device).expand_as(logits)
+    loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    # where(), not a product: a non-finite logit at a masked joint must not leak in as NaN * 0.
+    return torch.where(mask > 0, loss * mask, torch.zeros_like(loss)).sum() / mask.sum().clamp_min(1.0)
+
+
+def balanced_bce(logits, labels, mask, balance_max, positive_target=1.0):
+    """BCE on per-joint 0/1 labels with the negatives up-weighted by n_pos / n_neg of the masked batch, clamped to
+    [1, balance_max], so a strong generator's mostly-correct fakes do not teach D "always 1".
+
+    Args:
+        logits: (B, J); labels: (B, J) of 0/1; mask: (B, J) of 0/1.
+        balance_max: upper bound of the negative weight (>= 1).
+        positive_target: the BCE target of positive labels (label smoothing, <= 1).
+    Returns:
+        scalar, mean over the masked entries (not over the weights, so the up-weighting raises the negatives' share).
+    """
+    if balance_max < 1.0:
+        raise ValueError(f"balance_max={balance_max} must be >= 1")
+    logits, labels = logits.float(), labels.float()
+    positives = labels * mask
+    negatives = (1.0 - labels) * mask
+    n_pos, n_neg = positives.sum(), negatives.sum()
+    neg_weight = (n_pos / n_neg.clamp_min(1.0)).clamp(1.0, balance_max)
+    loss = F.binary_cross_entropy_with_logits(logits, labels * positive_target, reduction="none")
+    weighted = torch.where(mask > 0, loss * (positives + neg_weight * negatives), torch.zeros_like(loss))
+    return weighted.sum() / mask.sum().clamp_min(1.0)
+
+
+class NonFiniteLoss(FloatingPointError):
+    """A loss term is NaN or infinite; the training loop adds the epoch and iteration to the message."""
+
+
+def check_finite(losses, where=""):
+    """Raises NonFiniteLoss naming every term (and `where`: which step) if any of `losses` (name -> tensor or
+    float) is not finite. Called before the optimizer steps, so no NaN reaches the weights."""
+    values = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in losses.items()}
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        terms = ", ".join(f"{k}={v:.6g}" for k, v in values.items())
+        raise NonFiniteLoss(f"{', '.join(bad)} not finite{' in the ' + where + ' step' if where else ''} ({terms})")

@@ -29,7 +29,7 @@ import torch
 from lib.config import load_cfg
 from lib.codec import HeatmapCodec
 from lib.core.evaluate import make_person_records
-from lib.utils.precision import autocast_for
+from lib.utils.amp import autocast_for
 from lib.core.inference import flip_shift, predict_heatmaps
 from lib.dataset import DATASETS
 from lib.dataset.coco import PERSON_CATEGORY_ID, clean_box, load_json

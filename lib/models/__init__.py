@@ -52,7 +52,7 @@ def build_generator(cfg, output_bias=None) -> nn.Module:
 
     Args:
         output_bias: starting value of every output-channel bias (None keeps the init's). The model does not know
-            the loss; the trainers' set-up (lib.core.engine.build_train_generator) passes the loss's prior here.
+            the loss; the trainers' set-up (lib.core.function.build_train_generator) passes the loss's prior here.
     Returns:
         The model; forward: images (B, 3, H, W) -> heatmaps (B, MODEL.NUM_JOINTS, H/4, W/4).
     """

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from lib.utils.precision import conv_outside_cpu_bf16_bug
+from lib.utils.amp import bf16_safe_conv
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class EncoderDecoderDiscriminator(nn.Module):
             raise ValueError(f"expected input (B, {self.in_channels}, h, w), got {tuple(x.shape)}")
         skips = []
         for conv in self.encoder:
-            x = F.leaky_relu(conv_outside_cpu_bf16_bug(conv, x), LEAKY_SLOPE)
+            x = F.leaky_relu(bf16_safe_conv(conv, x), LEAKY_SLOPE)
             skips.append(x)
         # x is E4 (B, C4, h/16, w/16, rounded up)
         x = x + self.context(x.mean(dim=(2, 3)))[:, :, None, None]

@@ -85,6 +85,14 @@ def unwrap(model):
             return model
 
 
+def wrap_ddp(module, device):
+    """`module` inside DistributedDataParallel when a process group is up (None and single processes: unchanged)."""
+    if not is_distributed() or module is None:
+        return module
+    return torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda"
+                                                     else None)
+
+
 def cleanup():
     if is_distributed():
         dist.destroy_process_group()

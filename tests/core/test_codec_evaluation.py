@@ -114,7 +114,7 @@ def test_flip_test_never_shifts_weights_trained_here(coco_root, tmp_path, caplog
     this project (recording the codec's target convention) are evaluated without the shift and score as without the
     flip test; a file without the record (a released one) keeps the configured shift, which costs these targets AP."""
     from lib.codec import TARGET_CONVENTION
-    from lib.core.engine import build_loader
+    from lib.dataset.loader import build_loader
     from lib.core.function import validate
     from lib.utils.checkpoint import load_weights, record_weights, save_generator_weights
 

@@ -9,16 +9,9 @@ from torch import nn
 
 from lib.config import load_cfg
 from lib.codec import HeatmapCodec
-from lib.core.function_AN import (
-    COCO_KAPPA,
-    AdversarialStep,
-    adversarial_labels,
-    balanced_bce,
-    composite_real,
-    joint_kappa,
-    label_scores,
-    masked_bce,
-)
+from lib.core.adversarial_labels import COCO_KAPPA, adversarial_labels, composite_real, joint_kappa, label_scores
+from lib.core.function_AN import AdversarialStep
+from lib.core.loss import balanced_bce, masked_bce
 from lib.models.discriminator import ConfidenceDiscriminator, PoseDiscriminator
 
 J = 17

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from lib.config import load_cfg
-from lib.core.function_AN import AdversarialStep, adversarial_labels, pck_correct
+from lib.core.adversarial_labels import adversarial_labels, pck_correct
+from lib.core.function_AN import AdversarialStep
 from lib.core.loss import JointsMSELoss
 from lib.models.discriminator import ConfidenceDiscriminator, PoseDiscriminator
 

@@ -7,7 +7,7 @@ import torch
 
 from lib.codec import HeatmapCodec
 from lib.config import load_cfg
-from lib.core.engine import build_train_generator
+from lib.core.function import build_train_generator
 from lib.core.loss import JointsMSELoss, JointsWeightedBCELoss, bce_prior_logit, build_loss, output_to_heatmap
 from lib.models import build_generator
 from tests.helpers import narrow_model_opts

@@ -77,7 +77,7 @@ def test_balanced_prior_logit_is_the_best_constant_for_a_real_target():
 
 
 def test_trainers_start_every_hourglass_head_at_the_balanced_prior():
-    from lib.core.engine import build_train_generator
+    from lib.core.function import build_train_generator
 
     cfg = load_cfg("experiments/synthetic/hourglass_quickstart.yaml",
                    ["LOSS.BCE_WEIGHTING", "balanced", "MODEL.EXTRA.NUM_FEATURES", "8"])

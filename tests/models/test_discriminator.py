@@ -175,7 +175,7 @@ def test_build_discriminators_names_bad_key():
 
 def test_bf16_autocast_gradients_match_fp32_on_small_heatmaps():
     """8x6 heatmaps make E4's input one column wide, where torch 2.13.0+cpu's bf16 conv weight gradient is garbage
-    (lib.utils.precision.conv_outside_cpu_bf16_bug): under CPU autocast every parameter's gradient must stay within
+    (lib.utils.amp.bf16_safe_conv): under CPU autocast every parameter's gradient must stay within
     bf16 rounding of the fp32 one. This made the adversarial AMP test fail now and then before the guard."""
     for _ in range(5):
         disc = PoseDiscriminator(17, **TINY).eval()  # eval: no power iteration between the two forwards

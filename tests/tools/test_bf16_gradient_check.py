@@ -3,7 +3,7 @@ import pytest
 import torch
 from conftest import QUICKSTART, tiny_opts
 
-from lib.utils import precision
+from lib.utils import amp as precision
 from tools import bf16_gradient_check as check
 
 needs_bf16 = pytest.mark.skipif(not precision.cpu_has_native_bf16(),

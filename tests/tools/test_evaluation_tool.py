@@ -5,7 +5,7 @@ from pathlib import Path
 from conftest import QUICKSTART, tiny_opts
 
 from lib.config import load_cfg
-from lib.core.engine import build_train_generator
+from lib.core.function import build_train_generator
 from lib.utils.checkpoint import save_generator_weights
 from tools import test as test_tool
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from lib.core.engine import append_metrics
+from lib.core.workdir import append_metrics
 from tools import draw_architecture, plot_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

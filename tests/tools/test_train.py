@@ -14,7 +14,7 @@ from conftest import QUICKSTART, tiny_opts
 from lib.codec import TARGET_CONVENTION
 from lib.config import load_cfg
 from lib.models import build_generator
-from lib.utils import precision
+from lib.utils import amp as precision
 from lib.utils.checkpoint import CheckpointError, WeightFileError, load_weights, read_weight_file, weights_record
 from tools import train
 
@@ -50,17 +50,16 @@ def _train_in_subprocess(argv, kill_at_epoch=None):
     code = textwrap.dedent(f"""
         import os, signal, sys, torch
         torch.set_num_threads(1)
+        from lib.core import trainer
         from tools import train
-        original = train.train_one_epoch
-        def patched(*args, **kwargs):
-            epoch = args[6]
+        original = trainer.train_one_epoch
+        def patched(cfg, loader, step, scheduler, epoch, device, num_iters, writer=None, ema=None):
             if {kill_at_epoch!r} is not None and epoch == {kill_at_epoch!r}:
-                shortened = list(args)
-                shortened[8] = 2  # num_iters: run two iterations, then die in the middle of the epoch
-                original(*shortened, **kwargs)
+                # run two iterations, then die in the middle of the epoch
+                original(cfg, loader, step, scheduler, epoch, device, 2, writer, ema)
                 os.kill(os.getpid(), signal.SIGKILL)
-            return original(*args, **kwargs)
-        train.train_one_epoch = patched
+            return original(cfg, loader, step, scheduler, epoch, device, num_iters, writer, ema)
+        trainer.train_one_epoch = patched
         train.main(sys.argv[1:])
     """)
     return subprocess.run([sys.executable, "-c", code] + argv, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -61,14 +61,15 @@ def _run(argv, kill_at_epoch=None):
     code = textwrap.dedent(f"""
         import os, signal, sys, torch
         torch.set_num_threads(1)
+        from lib.core import trainer
         from tools import train_AN
-        original = train_AN.train_adversarial_epoch
+        original = trainer.train_one_epoch
         def patched(cfg, loader, step, scheduler, epoch, device, num_iters, writer=None, ema=None):
             if {kill_at_epoch!r} is not None and epoch == {kill_at_epoch!r}:
                 original(cfg, loader, step, scheduler, epoch, device, 2, writer, ema)
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(cfg, loader, step, scheduler, epoch, device, num_iters, writer, ema)
-        train_AN.train_adversarial_epoch = patched
+        trainer.train_one_epoch = patched
         train_AN.main(sys.argv[1:])
     """)
     return subprocess.run([sys.executable, "-c", code] + argv, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -1,8 +1,6 @@
-"""Training precision (AMP mode, memory format) and the guard against a bf16 + channels_last combination that crashes.
+"""The guard against a bf16 + channels_last combination that crashes.
 
-    choice = guard_training_precision(cfg, device)   # once at start-up (lib.core.engine.configure_torch)
-    with training_autocast(cfg, device):              # every training forward
-        ...
+    choice = guard_training_precision(cfg, device)   # once at start-up (lib.core.runtime.configure_torch)
 
 Why a guard: on some CPUs, torch's bf16 kernels for channels_last tensors kill the process (SIGSEGV inside the
 autograd engine) for some layer shapes. Found on a 2-core AMD EPYC with AVX512-BF16 (no AMX), torch 2.13.0+cpu: the
@@ -12,36 +10,35 @@ crash cannot be caught in-process, so where one is possible (CPU, bf16 autocast 
 training run of the configured generator is probed in a child process first; if the child dies, the run falls back to
 the next combination that survives (bf16 contiguous, then fp32 channels_last, then fp32 contiguous) and says so in
 one log line. The result is cached per CPU, torch version, thread count and model config, so the probe (a few
-seconds) is paid once. tools/probe_precision.py finds the layer that crashes.
+seconds) is paid once. tools/dev/probe_precision.py finds the layer that crashes.
 
 Environment:
     OMNIPOSE_PRECISION_PROBE  auto (default: probe where a crash is possible), force (probe on any CPU whenever AMP
                               and CHANNELS_LAST are on; for testing), off (never probe: the configured combination).
     OMNIPOSE_CACHE_DIR        where precision_probe.json lives (default $XDG_CACHE_HOME/omnipose or ~/.cache/omnipose).
-
-Only the standard library and torch at import time: lib.core imports this module, and the probe child imports
-lib.core itself (inside its functions).
 """
 import argparse
 import dataclasses
 import faulthandler
-import functools
 import hashlib
 import json
 import logging
 import os
-import platform
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from typing import List, Optional
 
 import torch
 
+from lib.core.loss import build_loss
+from lib.core.optim import build_optimizer
+from lib.models import build_generator
 from lib.utils import dist
+from lib.utils.amp import amp_mode, training_amp_enabled, training_autocast
+from lib.utils.environment import REPO_ROOT, cpu_info, cpu_summary
 
 logger = logging.getLogger(__name__)
 
@@ -57,105 +54,11 @@ PROBE_MAX_BATCH = 4
 PROBE_TIMEOUT_S = 600
 # Bumped when the probe itself changes, so older cached verdicts are not trusted.
 PROBE_VERSION = 1
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BF16_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Autocast: what training and evaluation forwards run under
-# ----------------------------------------------------------------------------------------------------------------
-def autocast_for(device, enabled):
-    """Evaluation autocast: fp16 on CUDA when AMP is on; fp32 on CPU, where bf16's 8-bit mantissa would quantise
-    the heatmaps that the sub-pixel decoding reads (and evaluation is a small part of a run)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return nullcontext()
-
-
-@functools.lru_cache(maxsize=None)
-def cpu_has_native_bf16():
-    """AVX512-BF16 or AMX: CPUs where oneDNN runs bf16 convolutions natively (elsewhere bf16 is emulated, slower).
-    Cached: training asks every iteration."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-
-
-def training_amp_enabled(cfg, device):
-    """Whether training forwards run under autocast: AMP on CUDA (fp16 + GradScaler), or AMP on a CPU with native
-    bf16 (bf16 needs no scaler; about 1.5x faster training of the quickstart model on our 2-core CPU)."""
-    return bool(cfg.AMP) and (device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()))
-
-
-def training_autocast(cfg, device):
-    """Autocast for training forwards: fp16 on CUDA, bf16 on CPU (torch.autocast's defaults), or a no-op."""
-    return torch.autocast(device_type=device.type) if training_amp_enabled(cfg, device) else nullcontext()
-
-
-def conv_outside_cpu_bf16_bug(conv, x):
-    """`conv(x)`, except that a strided conv on a CPU input of width 1 runs in fp32 while bf16 autocast is on.
-
-    Why: torch 2.13.0+cpu's oneDNN bf16 weight gradient of a 3x3 conv with stride 2 is garbage (values up to 1e37,
-    sometimes inf/NaN, different on every run: it reads memory it never wrote) when the input is one column wide;
-    the forward and fp32 are right. Measured on a 2-core Intel Xeon with AMX and seen in CI on another CPU.
-    Discriminators meet such inputs on heatmaps 8 or fewer columns wide (E4 of 32x24 inputs); at real sizes
-    (heatmaps >= 12 wide) this is plain `conv(x)`. tests/utils/test_precision.py checks the gradient.
-    """
-    if (x.device.type == "cpu" and x.shape[-1] == 1 and max(conv.stride) > 1
-            and torch.is_autocast_enabled("cpu")):
-        with torch.autocast("cpu", enabled=False):
-            return conv(x.float())
-    return conv(x)
-
-
-def amp_mode(cfg, device):
-    """The training precision actually used: 'fp16 autocast + GradScaler', 'bf16 autocast' or 'fp32'."""
-    if not training_amp_enabled(cfg, device):
-        return "fp32"
-    return "fp16 autocast + GradScaler" if device.type == "cuda" else "bf16 autocast"
 
 
 def describe(amp, channels_last):
     """'bf16 autocast + channels_last', 'fp32, contiguous', ... for CPU training (amp: AMP on a bf16 CPU)."""
     return ("bf16 autocast" if amp else "fp32") + (" + channels_last" if channels_last else ", contiguous")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The CPU
-# ----------------------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def cpu_info():
-    """{'model': name, 'avx512_bf16', 'amx_bf16', 'amx_tile': bool or None (unknown), 'flags_sha1': digest of the
-    whole flag list}. Read from /proc/cpuinfo; elsewhere from torch's own checks (amx_bf16 then unknown)."""
-    model, flags = None, None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name" and model is None:
-                    model = value.strip()
-                elif key == "flags" and flags is None:
-                    flags = value.split()
-                if model is not None and flags is not None:
-                    break
-    except OSError:
-        pass
-    info = {"model": model or platform.processor() or platform.machine() or "unknown"}
-    if flags is not None:
-        info.update({name: name in flags for name in BF16_FLAGS})
-        info["flags_sha1"] = hashlib.sha1(" ".join(sorted(flags)).encode()).hexdigest()[:12]
-    else:
-        info.update(avx512_bf16=bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()),
-                    amx_bf16=None,
-                    amx_tile=bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()),
-                    flags_sha1="unknown")
-    return info
-
-
-def _cpu_summary():
-    info = cpu_info()
-    have = [name for name in BF16_FLAGS if info.get(name)]
-    return f"{info['model']} ({', '.join(have) if have else 'no native bf16'})"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -208,7 +111,7 @@ def probe_batch(cfg):
 
 def probe_command(cfg_file, amp, channels_last, batch, threads, steps):
     """The child's command line (a module attribute, so tests can swap in a child that crashes)."""
-    return [sys.executable, "-X", "faulthandler", "-m", "lib.utils.precision", "probe", "--config", cfg_file,
+    return [sys.executable, "-X", "faulthandler", "-m", "lib.core.precision_guard", "probe", "--config", cfg_file,
             "--amp", str(int(amp)), "--channels-last", str(int(channels_last)), "--batch", str(batch),
             "--threads", str(threads), "--steps", str(steps)]
 
@@ -239,15 +142,13 @@ def run_probe(cfg, amp, channels_last, batch=None, threads=None, steps=PROBE_STE
 
 def probe_training_steps(cfg, batch, steps, seed=0):
     """What the probe child runs, and what tests run: `steps` training steps of cfg's generator on random images and
-    targets, as train_one_epoch does them (autocast per training_autocast, memory format per CHANNELS_LAST, the
+    targets, as the training step does them (autocast per training_autocast, memory format per CHANNELS_LAST, the
     configured loss and optimizer). CPU only. Returns the last loss."""
-    from lib.core.engine import build_optimizer, place_model
-    from lib.core.loss import build_loss
-    from lib.models import build_generator
-
     device = torch.device("cpu")
     torch.manual_seed(seed)
-    model = place_model(build_generator(cfg), cfg, device)
+    model = build_generator(cfg).to(device)
+    if cfg.CHANNELS_LAST:
+        model = model.to(memory_format=torch.channels_last)
     model.train()
     criterion = build_loss(cfg)
     optimizer = build_optimizer(cfg, model.parameters())
@@ -445,7 +346,7 @@ def guard_training_precision(cfg, device, run=run_probe):
             choice.guard, choice.reason = "off", f"not checked ({PROBE_ENV}=off)"
         else:
             choice.reason = "no probe needed" if device.type != "cpu" else "no probe needed (not bf16 + channels_last)"
-    where = _cpu_summary() if device.type == "cpu" else str(device)
+    where = cpu_summary() if device.type == "cpu" else str(device)
     layout = " + channels_last" if choice.channels_last else ", contiguous"
     evaluation = "fp16 autocast" if device.type == "cuda" and cfg.AMP else "fp32"
     line = (f"precision: training in {choice.amp}{layout} on {where}, torch {torch.__version__}, "

@@ -1,4 +1,4 @@
-"""The training-precision guard (lib/utils/precision.py): a bf16 + channels_last combination whose probe child dies
+"""The training-precision guard (lib/core/precision_guard.py): a bf16 + channels_last combination whose probe child dies
 is refused with a fallback written into the config, the verdict is cached, and a real training step of the
 smallest crashing shape runs to completion behind the guard."""
 import json
@@ -12,7 +12,8 @@ import torch
 
 from tests.helpers import narrow_model_opts
 from lib.config import load_cfg
-from lib.utils import precision
+from lib.core import precision_guard as precision
+from lib.utils.environment import BF16_FLAGS, cpu_info
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUICKSTART = "experiments/synthetic/omnipose_quickstart.yaml"
@@ -110,8 +111,8 @@ def test_a_bad_probe_mode_names_the_variable(monkeypatch):
 
 
 def test_cpu_info_names_the_bf16_flags():
-    info = precision.cpu_info()
-    assert info["model"] and set(precision.BF16_FLAGS) <= info.keys()
+    info = cpu_info()
+    assert info["model"] and set(BF16_FLAGS) <= info.keys()
 
 
 # The smallest generator shape that crashed bf16 + channels_last training on our AMD EPYC (AVX512-BF16, torch
@@ -121,8 +122,8 @@ CRASH_SHAPE_OPTS = ["MODEL.IMAGE_SIZE", "[192, 256]", "MODEL.HEATMAP_SIZE", "[48
 TRAINING_STEP = textwrap.dedent("""
     import sys, torch
     from lib.config import load_cfg
-    from lib.core.engine import configure_torch
-    from lib.utils import precision
+    from lib.core.runtime import configure_torch
+    from lib.core import precision_guard as precision
     from tests.helpers import narrow_model_opts
     torch.set_num_threads(2)
     cfg = load_cfg(sys.argv[1], narrow_model_opts() + sys.argv[2:] + ["AMP", "True", "CHANNELS_LAST", "True"])
@@ -135,7 +136,7 @@ TRAINING_STEP = textwrap.dedent("""
 
 @pytest.mark.parametrize("probe_mode", ["off", "auto"])
 def test_amp_channels_last_training_step_of_the_crashing_shape_exits_cleanly(tmp_path, probe_mode):
-    """Item 3 of issue #13: the training step with AMP True CHANNELS_LAST True, in a subprocess (a crash cannot be
+    """The training step with AMP True CHANNELS_LAST True, in a subprocess (a crash cannot be
     caught in-process), must exit 0: with the probe off the op-level fix alone (lib/models/wasp.py) must hold; with
     it on, the guard probes first (and would fall back where a crash remains)."""
     env = dict(os.environ, **{precision.CACHE_ENV: str(tmp_path), precision.PROBE_ENV: probe_mode, "OMP_NUM_THREADS": "2"})
@@ -143,33 +144,3 @@ def test_amp_channels_last_training_step_of_the_crashing_shape_exits_cleanly(tmp
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"{precision.exit_description(done.returncode)}\n{done.stdout}\n{done.stderr[-3000:]}"
     assert "guard:" in done.stdout and "loss" in done.stdout
-
-
-@pytest.mark.parametrize("height", [1, 2, 5])
-def test_strided_conv_on_one_column_has_the_fp32_gradient_under_cpu_bf16(height):
-    """torch 2.13.0+cpu's bf16 weight gradient of a stride-2 conv on a one-column input reads memory it never wrote
-    (garbage up to 1e37, sometimes NaN; seen in CI): conv_outside_cpu_bf16_bug must give fp32's gradient. Twenty
-    fresh convs, because the garbage differs from call to call (most calls were wrong without the guard)."""
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    for _ in range(20):
-        conv = torch.nn.Conv2d(8, 8, 3, stride=2, padding=1)
-        x = torch.randn(4, 8, height, 1)
-        with torch.autocast("cpu"):
-            out = precision.conv_outside_cpu_bf16_bug(conv, x)
-        grad_out = torch.randn(out.shape)
-        (grad,) = torch.autograd.grad(out.float(), conv.weight, grad_out)
-        (expected,) = torch.autograd.grad(conv(x), conv.weight, grad_out)
-        assert torch.isfinite(grad).all()
-        torch.testing.assert_close(grad, expected, rtol=0.02, atol=0.05)
-
-
-def test_conv_outside_cpu_bf16_bug_is_plain_conv_elsewhere():
-    """Wider inputs, stride 1 and fp32 keep autocast's bf16 (the guard costs nothing at real sizes)."""
-    conv = torch.nn.Conv2d(4, 4, 3, stride=2, padding=1)
-    with torch.autocast("cpu"):
-        assert precision.conv_outside_cpu_bf16_bug(conv, torch.randn(1, 4, 6, 2)).dtype == torch.bfloat16
-        assert precision.conv_outside_cpu_bf16_bug(conv, torch.randn(1, 4, 6, 1)).dtype == torch.float32
-        stride1 = torch.nn.Conv2d(4, 4, 3, padding=1)
-        assert precision.conv_outside_cpu_bf16_bug(stride1, torch.randn(1, 4, 6, 1)).dtype == torch.bfloat16
-    assert precision.conv_outside_cpu_bf16_bug(conv, torch.randn(1, 4, 6, 1)).dtype == torch.float32

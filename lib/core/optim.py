@@ -1,0 +1,108 @@
+"""Optimizers and per-iteration learning-rate schedules (linear warm-up, then step decay or a half cosine) for the
+generator and the discriminators."""
+import math
+
+import torch
+
+
+def build_optimizer(cfg, params, name=None, lr=None, wd=None):
+    """adam | adamw | sgd, with weight decay really applied (the original's Adam dropped TRAIN.WD)."""
+    name = name or cfg.TRAIN.OPTIMIZER
+    lr = cfg.TRAIN.LR if lr is None else lr
+    wd = cfg.TRAIN.WD if wd is None else wd
+    params = [p for p in params if p.requires_grad]  # the frozen Gaussian filters stay out
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.TRAIN.MOMENTUM, weight_decay=wd,
+                               nesterov=cfg.TRAIN.NESTEROV)
+    raise ValueError(f"TRAIN.OPTIMIZER={name!r} is not one of ('adam', 'adamw', 'sgd')")
+
+
+class WarmupMultiStep:
+    """LR factor at a global iteration: linear warm-up over TRAIN.WARMUP_ITERS, times LR_FACTOR for each milestone
+    reached. Milestones are epochs: factor LR_FACTOR^k from the first iteration of epoch LR_STEP[k-1] on (the original
+    stepped one epoch early). A plain callable object, so LambdaLR's state_dict keeps it."""
+
+    def __init__(self, iters_per_epoch, milestones, factor, warmup_iters, warmup_factor):
+        self.iters_per_epoch = max(int(iters_per_epoch), 1)
+        self.milestones = sorted(int(m) for m in milestones)
+        self.factor = factor
+        self.warmup_iters = int(warmup_iters)
+        self.warmup_factor = warmup_factor
+
+    def __call__(self, iteration):
+        epoch = iteration // self.iters_per_epoch
+        decay = self.factor ** sum(1 for m in self.milestones if epoch >= m)
+        if self.warmup_iters > 0 and iteration < self.warmup_iters:
+            alpha = iteration / self.warmup_iters
+            return decay * (self.warmup_factor * (1 - alpha) + alpha)
+        return decay
+
+
+class WarmupCosine:
+    """LR factor at a global iteration: linear warm-up over TRAIN.WARMUP_ITERS, then a half cosine from 1 down to
+    TRAIN.LR_FACTOR, reached once the last iteration of TRAIN.END_EPOCH has stepped (TRAIN.LR_STEP is unused). A plain callable object, so
+    LambdaLR's state_dict keeps it."""
+
+    def __init__(self, total_iters, final_factor, warmup_iters, warmup_factor):
+        self.total_iters = max(int(total_iters), 1)
+        self.final_factor = final_factor
+        self.warmup_iters = int(warmup_iters)
+        self.warmup_factor = warmup_factor
+
+    def __call__(self, iteration):
+        progress = min(max(iteration - self.warmup_iters, 0) / max(self.total_iters - self.warmup_iters, 1), 1.0)
+        factor = self.final_factor + (1 - self.final_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+        if self.warmup_iters > 0 and iteration < self.warmup_iters:
+            alpha = iteration / self.warmup_iters
+            return factor * (self.warmup_factor * (1 - alpha) + alpha)
+        return factor
+
+
+LR_SCHEDULES = ("step", "cosine")
+
+
+def build_scheduler(cfg, optimizer, iters_per_epoch):
+    """A per-iteration LambdaLR (TRAIN.LR_SCHEDULE 'step' or 'cosine'). Created BEFORE any optimizer state is loaded,
+    so resuming past a milestone does not decay twice (the original built its scheduler from the already-decayed
+    LR)."""
+    if cfg.TRAIN.LR_SCHEDULE == "step":
+        rule = WarmupMultiStep(iters_per_epoch, cfg.TRAIN.LR_STEP, cfg.TRAIN.LR_FACTOR, cfg.TRAIN.WARMUP_ITERS,
+                               cfg.TRAIN.WARMUP_FACTOR)
+    elif cfg.TRAIN.LR_SCHEDULE == "cosine":
+        rule = WarmupCosine(iters_per_epoch * cfg.TRAIN.END_EPOCH, cfg.TRAIN.LR_FACTOR, cfg.TRAIN.WARMUP_ITERS,
+                            cfg.TRAIN.WARMUP_FACTOR)
+    else:
+        raise ValueError(f"TRAIN.LR_SCHEDULE={cfg.TRAIN.LR_SCHEDULE!r} is not one of {LR_SCHEDULES}")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, rule)
+
+
+def build_d_optimizer(cfg, discriminators):
+    """One optimizer over every present discriminator's parameters (GAN.D_OPTIMIZER, D_LR, D_BETAS, D_WD)."""
+    params = [p for d in discriminators if d is not None for p in d.parameters()]
+    betas = tuple(cfg.GAN.D_BETAS)
+    if cfg.GAN.D_OPTIMIZER == "adam":
+        return torch.optim.Adam(params, lr=cfg.GAN.D_LR, betas=betas, weight_decay=cfg.GAN.D_WD)
+    if cfg.GAN.D_OPTIMIZER == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.GAN.D_LR, betas=betas, weight_decay=cfg.GAN.D_WD)
+    raise ValueError(f"GAN.D_OPTIMIZER={cfg.GAN.D_OPTIMIZER!r} is not one of ('adam', 'adamw')")
+
+
+def optimizer_step(loss, optimizer, params, scaler=None, max_norm=0.0):
+    """Backward, optional gradient-norm clipping (on unscaled gradients), optimizer step; with an enabled AMP
+    GradScaler the loss is scaled and the scaler updated. The caller zeroes the gradients first."""
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+        if max_norm > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if max_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+        optimizer.step()

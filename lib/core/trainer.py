@@ -1,0 +1,260 @@
+"""The training loop both trainers share: set-up, the epoch loop, validation on schedule, checkpoints, resume.
+
+    run = setup_run(cfg_path, opts, default_output, log_name, args)     # config, device, run folder, log
+    ... build the model, data and a step (lib.core.function.PureStep or lib.core.function_AN.AdversarialStep) ...
+    fit(run, step, scheduler, data, resume_arg)                         # resume / epochs / validate / save
+
+A step object supplies the iteration; this module does everything around it, once, for both trainers:
+    step.trainer            'pure' or 'adversarial' (checkpoints of one are refused by the other)
+    step.generator          the (possibly DDP-wrapped) generator; step.optimizer: its optimizer (LR logged)
+    step.main_loss          the stat reported as the epoch's 'loss'; step.progress_keys: shown on the progress bar
+    step.start_epoch(epoch, num_iters, dataset) -> progress-bar suffix (sets train mode, epoch-level schedule)
+    step.train_batch(images, target, target_weight, meta, iteration) -> {stat name: float}
+    step.generator_stepped  whether that iteration updated the generator (the EMA follows only then)
+    step.log_fields(), step.epoch_fields(), step.checkpoint_parts()
+"""
+import argparse
+import dataclasses
+import logging
+import math
+import os
+import time
+import warnings
+
+import torch
+from tqdm import tqdm
+
+from lib.config import load_cfg
+from lib.core import workdir
+from lib.core.ema import build_ema
+from lib.core.function import to_device, validate
+from lib.core.loss import NonFiniteLoss
+from lib.core.runtime import configure_torch, run_environment
+from lib.dataset.loader import seed_everything, start_epoch
+from lib.utils import checkpoint as ckpt
+from lib.utils import dist
+from lib.utils.environment import log_environment
+from lib.utils.logger import setup_logger
+from lib.utils.meters import AverageMeter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Run:
+    """What setup_run resolved: the merged config, the device, the run folder and the command-line arguments."""
+
+    cfg: object
+    device: torch.device
+    run_dir: str
+    args: dict
+
+
+@dataclasses.dataclass
+class Data:
+    """Train and val datasets and loaders, and the iterations per training epoch (lib.dataset.loader.build_data)."""
+
+    train_set: object
+    val_set: object
+    train_loader: object
+    val_loader: object
+    num_iters: int
+
+
+def training_arg_parser(description, init_help="generator weights to start a NEW run from"):
+    """The command line both trainers share: --cfg, --resume, --init-from and trailing KEY VALUE overrides."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cfg", required=True, help="experiment yaml")
+    parser.add_argument("--resume", default="", help="checkpoint.pth to continue exactly (else AUTO_RESUME decides)")
+    parser.add_argument("--init-from", default="", help=init_help)
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+    return parser
+
+
+def setup_run(cfg_path, opts, default_output, log_name, args=None):
+    """Config, device (and DDP), run folder, logger, environment log, config.yaml, environment.json, base seed."""
+    cfg = load_cfg(cfg_path, opts)
+    device = dist.init_distributed(cfg.DEVICE)
+    run_dir = workdir.run_dir_for(cfg, cfg_path, default_output)
+    if dist.is_main_process():
+        os.makedirs(run_dir, exist_ok=True)
+    setup_logger(run_dir, dist.get_rank(), log_name)
+    precision_choice = configure_torch(cfg, device, training=True)  # after the logger: it reports the precision
+    environment = run_environment(device, precision_choice)
+    log_environment(cfg, args if args is not None else {}, environment)
+    if dist.is_main_process():
+        workdir.save_config(cfg, run_dir)  # after the guard: AMP / CHANNELS_LAST as they run
+        workdir.save_environment(environment, run_dir)
+    seed_everything(cfg.SEED)
+    return Run(cfg, device, run_dir, args or {})
+
+
+def make_tb_writer(cfg, run_dir):
+    if not dist.is_main_process():
+        return None
+    from tensorboardX import SummaryWriter  # optional at import time: evaluation tools never need it
+
+    return SummaryWriter(cfg.LOG_DIR or os.path.join(run_dir, "tb"))
+
+
+def train_one_epoch(cfg, loader, step, scheduler, epoch, device, num_iters, writer=None, ema=None):
+    """Runs `step` over one epoch (at most `num_iters` iterations). The scheduler steps every iteration (also in
+    a discriminator-only warm-up, so its milestones mean the same epochs in both trainers); `ema`
+    (lib.core.ema.ModelEMA or None) follows every generator update.
+
+    Returns:
+        dict: the epoch mean of every finite stat the step reported, 'loss' (the mean of step.main_loss), 'lr' at
+        the end, 'seconds', 'data_seconds' and 'batch_seconds' (mean per iteration), 'images_per_s',
+        'steady_images_per_s' (after the first iteration, so without the loader's start-up), 'iterations',
+        'skipped' (unreadable images), plus step.epoch_fields().
+    """
+    suffix = step.start_epoch(epoch, num_iters, loader.dataset)
+    meters, data_time, batch_time = {}, AverageMeter(), AverageMeter()
+    skipped = count = first_count = iterations = 0
+    start = end = first_end = time.time()
+    progress = tqdm(total=num_iters, desc=f"epoch {epoch}{suffix}", disable=not dist.is_main_process(),
+                    dynamic_ncols=True, mininterval=2.0)
+    for i, batch in enumerate(loader):
+        if i >= num_iters:
+            break
+        images, target, target_weight, meta = to_device(batch, device)
+        skipped += int(meta["skipped"].sum()) if "skipped" in meta else 0
+        data_time.update(time.time() - end)
+        try:
+            stats = step.train_batch(images, target, target_weight, meta, i)
+        except NonFiniteLoss as e:
+            raise FloatingPointError(f"non-finite loss at epoch {epoch}, iteration {i}: {e}") from None
+        with warnings.catch_warnings():  # a warm-up steps the schedule without a generator step, on purpose
+            warnings.simplefilter("ignore", UserWarning)
+            scheduler.step()
+        if ema is not None and step.generator_stepped:
+            ema.update(dist.unwrap(step.generator))
+
+        finite = {k: v for k, v in stats.items() if isinstance(v, float) and math.isfinite(v)}
+        for key, value in finite.items():
+            meters.setdefault(key, AverageMeter()).update(value, images.size(0))
+        count += images.size(0)
+        batch_time.update(time.time() - end)
+        end = time.time()
+        iterations = i + 1
+        if i == 0:
+            first_end, first_count = end, count
+        lr = step.optimizer.param_groups[0]["lr"]
+        ips = images.size(0) * dist.get_world_size() / max(batch_time.avg, 1e-9)
+        shown = {k: f"{meters[k].avg:.3g}" for k in step.progress_keys if k in meters}
+        progress.set_postfix(**shown, lr=f"{lr:.2e}", img_s=f"{ips:.1f}", refresh=False)
+        progress.update(1)
+        if i % cfg.PRINT_FREQ == 0 or i == num_iters - 1:
+            extras = step.log_fields()
+            logger.info("epoch %d [%d/%d] %s | %slr %.3e data %.3fs batch %.3fs %.1f img/s", epoch, i, num_iters,
+                        ", ".join(f"{k} {v:.4g}" for k, v in finite.items()),
+                        "".join(f"{k} {v:.3f} " for k, v in extras.items()), lr, data_time.avg, batch_time.avg, ips)
+            if writer is not None:
+                global_step = epoch * num_iters + i
+                for key, value in dict(finite, **extras).items():
+                    writer.add_scalar(f"train/{key}", value, global_step)
+                writer.add_scalar("train/lr", lr, global_step)
+    progress.close()
+    if skipped:
+        logger.warning("epoch %d: skipped %d unreadable images (DATASET.SKIP_CORRUPT)", epoch, skipped)
+    seconds = time.time() - start
+    steady = (count - first_count) / (end - first_end) if count > first_count else float("nan")
+    out = {key: dist.all_reduce_mean(m.avg) for key, m in sorted(meters.items())}
+    out.update({"loss": out.get(step.main_loss, float("nan")), "lr": step.optimizer.param_groups[0]["lr"],
+                "seconds": seconds, "data_seconds": data_time.avg, "batch_seconds": batch_time.avg,
+                "images_per_s": count * dist.get_world_size() / max(seconds, 1e-9),
+                "steady_images_per_s": steady * dist.get_world_size(), "iterations": iterations,
+                "skipped": skipped})
+    out.update(step.epoch_fields())
+    return out
+
+
+class BestTracker:
+    """Validates on schedule, keeps the best indicator and writes model_best.pth when it improves."""
+
+    def __init__(self, cfg, run_dir, best_perf=-1.0, best_epoch=-1):
+        self.cfg, self.run_dir = cfg, run_dir
+        self.best_perf, self.best_epoch = best_perf, best_epoch
+
+    def should_validate(self, epoch):
+        return (epoch + 1) % self.cfg.TRAIN.VAL_INTERVAL == 0 or epoch + 1 == self.cfg.TRAIN.END_EPOCH
+
+    def validate(self, epoch, val_loader, val_set, model, device, writer, raw_model=None):
+        """Runs the shared validate() on `model` (the weights a run releases: the EMA's when TRAIN.EMA_DECAY > 0);
+        with `raw_model` also on those, their stats prefixed 'raw ' (not used for the best). Returns the
+        name -> value dict (empty on ranks > 0)."""
+        t0 = time.time()
+        perf, name_values = validate(self.cfg, val_loader, val_set, model, self.run_dir, device, writer, epoch)
+        if raw_model is not None:
+            raw_dir = os.path.join(self.run_dir, "raw_weights")
+            raw_perf, raw_values = validate(self.cfg, val_loader, val_set, raw_model, raw_dir, device, None, epoch)
+            if dist.is_main_process():
+                logger.info("epoch %d: raw weights %.4f, their EMA %.4f", epoch, raw_perf, perf)
+                name_values = dict(name_values, **{f"raw {k}": v for k, v in raw_values.items()})
+        if dist.is_main_process():
+            name_values = dict(name_values, val_seconds=time.time() - t0)
+            improved = perf > self.best_perf
+            if improved:
+                self.best_perf, self.best_epoch = perf, epoch
+                ckpt.save_generator_weights(dist.unwrap(model), os.path.join(self.run_dir, "model_best.pth"))
+            # validate() logged the summary table; every stat also goes to metrics.jsonl
+            logger.info("epoch %d on %s: indicator %.4f%s (best %.4f at epoch %d), validation %.1f s", epoch,
+                        self.cfg.DATASET.TEST_SET, perf, ", new best: model_best.pth written" if improved else "",
+                        self.best_perf, self.best_epoch, name_values["val_seconds"])
+        return name_values
+
+
+def evaluated_models(model, ema, cfg):
+    """(the generator a run validates and releases, the raw one to validate beside it or None): the EMA's copy when
+    TRAIN.EMA_DECAY > 0 (raw weights too with TRAIN.EMA_VALIDATE_RAW), else `model` alone."""
+    if ema is None:
+        return model, None
+    return ema.module, (model if cfg.TRAIN.EMA_VALIDATE_RAW else None)
+
+
+def fit(run, step, scheduler, data, resume_arg=""):
+    """Resumes (--resume, else AUTO_RESUME's checkpoint.pth), trains epochs up to TRAIN.END_EPOCH, validates on
+    schedule, writes checkpoint.pth and a metrics.jsonl line after every epoch (rank 0, atomically) and
+    final_state.pth at the end. Returns the run folder."""
+    cfg, device, run_dir = run.cfg, run.device, run.run_dir
+    parts = step.checkpoint_parts()
+    generator = parts["model"]
+    ema = build_ema(cfg, generator)  # TRAIN.EMA_DECAY > 0: validated and released instead of the raw weights
+    eval_model, raw_model = evaluated_models(generator, ema, cfg)
+    extra_modules = dict(parts.get("extra_modules") or {}, ema=ema)
+    state_parts = dict(parts, scheduler=scheduler, extra_modules=extra_modules)
+    tracker = BestTracker(cfg, run_dir)
+    first_epoch = 0
+    resume = workdir.resume_path(resume_arg, cfg, run_dir)
+    if resume:
+        state = ckpt.load_training_checkpoint(resume, cfg, trainer=step.trainer)
+        ckpt.restore_training_state(state, **state_parts)
+        first_epoch, tracker.best_perf, tracker.best_epoch = state["epoch"], state["best_perf"], state["best_epoch"]
+        if dist.is_main_process():
+            workdir.truncate_metrics(run_dir, first_epoch)
+        logger.info("resumed from %s at epoch %d (best %.4f at epoch %d, lr %.3e)", resume, first_epoch,
+                    tracker.best_perf, tracker.best_epoch, step.optimizer.param_groups[0]["lr"])
+
+    writer = make_tb_writer(cfg, run_dir)
+    for epoch in range(first_epoch, cfg.TRAIN.END_EPOCH):
+        start_epoch(data.train_loader, cfg, epoch)
+        record = {"epoch": epoch, "trainer": step.trainer}
+        record.update(train_one_epoch(cfg, data.train_loader, step, scheduler, epoch, device, data.num_iters, writer,
+                                      ema))
+        if tracker.should_validate(epoch):
+            record.update(tracker.validate(epoch, data.val_loader, data.val_set, eval_model, device, writer,
+                                           raw_model))
+        if dist.is_main_process():
+            ckpt.save_training_checkpoint(
+                os.path.join(run_dir, "checkpoint.pth"), cfg, trainer=step.trainer, epoch=epoch + 1,
+                best_perf=tracker.best_perf, best_epoch=tracker.best_epoch, **state_parts)
+            workdir.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf, best_epoch=tracker.best_epoch))
+        dist.barrier()
+
+    if dist.is_main_process():
+        ckpt.save_generator_weights(dist.unwrap(eval_model), os.path.join(run_dir, "final_state.pth"))
+        logger.info("done: best %.4f at epoch %d; outputs in %s", tracker.best_perf, tracker.best_epoch, run_dir)
+        if writer is not None:
+            writer.close()
+    dist.cleanup()
+    return run_dir
