@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from lib.core.evaluate import coco_eval_stats, quietly
-from lib.core.nms import COCO_SIGMAS
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
 from lib.dataset.coco import load_json
 
 CONFIDENCE = 0.95
@@ -53,7 +53,7 @@ def ap_of(gt, results):
     coco = COCO()
     coco.dataset = gt
     quietly(coco.createIndex)
-    stats = coco_eval_stats(coco, results, COCO_SIGMAS, "bootstrap")
+    stats = coco_eval_stats(coco, results, COCO_KEYPOINTS.sigmas, "bootstrap")
     return stats[0] if stats else 0.0
 
 
