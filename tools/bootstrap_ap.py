@@ -19,8 +19,8 @@ import sys
 import numpy as np
 
 from lib.core.evaluate import coco_eval_stats, quietly
-from lib.dataset.keypoint_info import COCO_KEYPOINTS
 from lib.dataset.coco import load_json
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
 
 CONFIDENCE = 0.95
 
