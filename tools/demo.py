@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import List, Tuple
 
 import cv2
-import numpy as np
 
 from lib.config import config_name, load_cfg
 from lib.core import engine

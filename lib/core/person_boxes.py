@@ -23,7 +23,9 @@ from lib.dataset.coco import PERSON_CATEGORY_ID, load_json
 
 logger = logging.getLogger(__name__)
 
+# What the detector's errors suggest instead.
 OTHER_SOURCES = "another box source (a boxes json, or the whole image as one person)"
+
 
 class BoxSourceError(ValueError):
     """No box source, more than one, or a boxes file that cannot be used."""
