@@ -19,8 +19,8 @@ import sys
 import numpy as np
 
 from lib.core.evaluate import coco_eval_stats, quietly
-from lib.core.nms import COCO_SIGMAS
 from lib.dataset.coco import load_json
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
 
 CONFIDENCE = 0.95
 
@@ -53,7 +53,7 @@ def ap_of(gt, results):
     coco = COCO()
     coco.dataset = gt
     quietly(coco.createIndex)
-    stats = coco_eval_stats(coco, results, COCO_SIGMAS, "bootstrap")
+    stats = coco_eval_stats(coco, results, COCO_KEYPOINTS.sigmas, "bootstrap")
     return stats[0] if stats else 0.0
 
 

@@ -25,23 +25,16 @@ from dataclasses import dataclass, field
 from typing import List, Tuple
 
 import cv2
-import numpy as np
 
 from lib.config import config_name, load_cfg
 from lib.core.evaluate import write_results
+from lib.core.person_boxes import BoxSourceError, DetectorUnavailable, JsonBoxes, make_box_source
+from lib.core.predictor import PosePredictor, read_image, resolve_device
 from lib.core.runtime import configure_torch
-from lib.core.predictor import (
-    BoxSourceError,
-    DetectorUnavailable,
-    JsonBoxes,
-    PosePredictor,
-    make_box_source,
-    read_image,
-    resolve_device,
-)
 from lib.dataset.joints_dataset import ImageReadError
 from lib.utils.checkpoint import WeightLoadError
 from lib.utils.logger import setup_logger
+from lib.visualization import compose_panels, draw_persons
 
 logger = logging.getLogger("demo")
 
@@ -49,29 +42,13 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 DEFAULT_FPS = 25.0  # for a video whose container reports no frame rate
 
-# Skeletons (0-based joint pairs) and the side of each joint: 'l', 'r' or 'c' (centre). COCO's is the 19-limb
-# skeleton of the COCO keypoint annotations; MPII's follows its 16 joints (pelvis-thorax-neck-head chain); LSP's its 14.
-SKELETONS = {
-    "coco": (
-        [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
-         (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6)],
-        "clrlrlrlrlrlrlrlr",
-    ),
-    "mpii": (
-        [(0, 1), (1, 2), (2, 6), (6, 3), (3, 4), (4, 5), (6, 7), (7, 8), (8, 9), (10, 11), (11, 12), (12, 7),
-         (7, 13), (13, 14), (14, 15)],
-        "rrrlllccccrrrlll",
-    ),
-    # LSP's 14 joints: legs, hips, arms, shoulders, the torso sides, and neck to head top.
-    "lsp": (
-        [(0, 1), (1, 2), (3, 4), (4, 5), (2, 3), (6, 7), (7, 8), (9, 10), (10, 11), (8, 9), (8, 2), (9, 3), (12, 8),
-         (12, 9), (12, 13)],
-        "rrrlllrrrlllcc",
-    ),
-}
-# BGR colours by side, the usual COCO-demo scheme: left limbs orange, right limbs blue, centre (face, torso) green.
-SIDE_COLORS = {"l": (0, 140, 255), "r": (255, 140, 30), "c": (60, 220, 60)}
-BOX_COLOR = (200, 200, 200)
+# The person box sources (choose exactly one), as the errors list them.
+BOX_SOURCE_OPTIONS = (
+    "--boxes-json FILE (a COCO annotation file, COCO detection results, or {\"image.jpg\": [[x, y, w, h, score], "
+    "...]})",
+    "--detector torchvision (needs torchvision and its cached detector weights)",
+    "--whole-image (the whole image is one person)",
+)
 # A config key as given on the command line (MODEL.EXTRA.HEAD): catches overrides swallowed by a list option.
 CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")
 
@@ -134,63 +111,21 @@ def default_labels(weights):
     return [f"{os.path.basename(os.path.dirname(os.path.abspath(w)))}/{s}" for w, s in zip(weights, stems)]
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Drawing
-# --------------------------------------------------------------------------------------------------------------------
-def draw_persons(image_bgr, persons, dataset="coco", kpt_thre=0.3):
-    """A copy of `image_bgr` with each person's box, visible limbs and joints drawn.
-
-    Args:
-        image_bgr: (H, W, 3) uint8.
-        persons: lib.core.predictor.Person list (keypoints in image px).
-        dataset: 'coco', 'mpii' or 'lsp' (skeleton).
-        kpt_thre: joints scoring below this are hidden, and so are their limbs.
-    Returns:
-        (H, W, 3) uint8 BGR.
-    """
-    limbs, sides = SKELETONS[dataset]
-    canvas = image_bgr.copy()
-    thickness = max(1, int(round(min(canvas.shape[:2]) / 250)))
-    for person in persons:
-        x, y, w, h = person.box
-        cv2.rectangle(canvas, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), BOX_COLOR, 1,
-                      cv2.LINE_AA)
-        joints = person.keypoints
-        visible = (joints[:, 2] >= kpt_thre) & np.isfinite(joints[:, :2]).all(axis=1)
-        for a, b in limbs:
-            if visible[a] and visible[b]:
-                side = sides[a] if sides[a] == sides[b] else "c"
-                cv2.line(canvas, _point(joints[a]), _point(joints[b]), SIDE_COLORS[side], thickness + 1, cv2.LINE_AA)
-        for k in np.flatnonzero(visible):
-            cv2.circle(canvas, _point(joints[k]), thickness + 2, SIDE_COLORS[sides[k]], -1, cv2.LINE_AA)
-    return canvas
-
-
-def _point(joint):
-    return int(round(float(joint[0]))), int(round(float(joint[1])))
-
-
-def compose_panels(panels, labels=None):
-    """Panels of equal size side by side, each with its label on a dark band at the top-left.
-
-    Args:
-        panels: list of (H, W, 3) uint8 images.
-        labels: one string per panel, or None for no labels.
-    Returns:
-        (H, W * len(panels), 3) uint8.
-    """
-    out = []
-    for i, panel in enumerate(panels):
-        panel = panel.copy()
-        if labels is not None:
-            scale = max(0.4, min(panel.shape[:2]) / 500)
-            thick = max(1, int(round(scale * 1.5)))
-            (tw, th), base = cv2.getTextSize(labels[i], cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-            cv2.rectangle(panel, (0, 0), (tw + 8, th + base + 8), (0, 0, 0), -1)
-            cv2.putText(panel, labels[i], (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick,
-                        cv2.LINE_AA)
-        out.append(panel)
-    return np.concatenate(out, axis=1)
+def box_source_from_args(args, device):
+    """The one person box source the options choose (make_box_source); SystemExit naming the options otherwise."""
+    chosen = [option for option, on in (("--boxes-json", bool(args.boxes_json)), ("--detector", bool(args.detector)),
+                                        ("--whole-image", args.whole_image)) if on]
+    if not chosen:
+        raise SystemExit("demo: no person box source given; choose one of:\n  " + "\n  ".join(BOX_SOURCE_OPTIONS))
+    if len(chosen) > 1:
+        raise SystemExit(f"demo: choose one person box source, got {' and '.join(chosen)}")
+    try:
+        return make_box_source(args.boxes_json, args.detector, args.whole_image, device, args.box_thre)
+    except BoxSourceError as e:
+        raise SystemExit(f"demo: {e}") from None
+    except DetectorUnavailable as e:
+        others = [option for option in BOX_SOURCE_OPTIONS if not option.startswith("--detector")]
+        raise SystemExit(f"demo: --detector torchvision: {e}\n  " + "\n  ".join(others)) from None
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -256,8 +191,8 @@ class _Run:
         return all_persons
 
     def draw(self, image_bgr, all_persons):
-        panels = [draw_persons(image_bgr, persons, self.cfg.DATASET.DATASET, self.args.kpt_thre)
-                  for persons in all_persons]
+        panels = [draw_persons(image_bgr, persons, predictor.keypoint_info, self.args.kpt_thre)
+                  for predictor, persons in zip(self.predictors, all_persons)]
         labels = self.labels if (len(panels) > 1 or self.args.labels) else None
         return compose_panels(panels, labels)
 
@@ -357,10 +292,7 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise SystemExit(f"demo: {e}") from None
     configure_torch(cfg, device)
-    try:
-        box_source = make_box_source(args.boxes_json, args.detector, args.whole_image, device, args.box_thre)
-    except (BoxSourceError, DetectorUnavailable) as e:
-        raise SystemExit(f"demo: {e}") from None
+    box_source = box_source_from_args(args, device)
     try:
         predictors = [PosePredictor.from_config(cfg, w, device) for w in args.weights]
     except (WeightLoadError, FileNotFoundError, ValueError) as e:

@@ -12,26 +12,8 @@ Both decode with the evaluation decoder (argmax + quarter pixel, no DARK, no fli
 import torch
 
 from lib.codec import argmax_decode
-from lib.dataset.coco import COCO_SIGMAS
-
-# OKS uses kappa = 2 * sigma: ks = exp(-d^2 / (2 s^2 kappa^2)).
-COCO_KAPPA = tuple(2.0 * float(s) for s in COCO_SIGMAS)
-
-# MPII has no OKS constants. We give each MPII joint the COCO kappa of the same body part, so that P's labels mean
-# the same thing ("within the annotators' spread for this kind of joint") on both datasets. The four MPII joints
-# without a COCO counterpart borrow the nearest part: pelvis -> hip (torso point, similarly ill-defined), thorax and
-# upper neck -> shoulder (points on the shoulder line), head top -> ear (a head point, small spread).
-# Order: r/l ankle..hip, pelvis, thorax, upper neck, head top, r wrist..shoulder, l shoulder..wrist.
-_ANKLE, _KNEE, _HIP, _WRIST, _ELBOW, _SHOULDER, _EAR = (
-    COCO_KAPPA[15], COCO_KAPPA[13], COCO_KAPPA[11], COCO_KAPPA[9], COCO_KAPPA[7], COCO_KAPPA[5], COCO_KAPPA[3],
-)
-MPII_KAPPA = (
-    _ANKLE, _KNEE, _HIP, _HIP, _KNEE, _ANKLE,  # r ankle, r knee, r hip, l hip, l knee, l ankle
-    _HIP, _SHOULDER, _SHOULDER, _EAR,  # pelvis, thorax, upper neck, head top
-    _WRIST, _ELBOW, _SHOULDER, _SHOULDER, _ELBOW, _WRIST,  # r wrist, r elbow, r shoulder, l shoulder, l elbow, l wrist
-)
-
-_KAPPA_BY_NUM_JOINTS = {17: COCO_KAPPA, 16: MPII_KAPPA}
+from lib.dataset.keypoint_info import by_num_joints
+from lib.metrics.oks import oks_per_joint
 
 # Guards against 0/0 in the labels; any labelled joint has a Gaussian target and an area far above these.
 _MIN_AREA_HM = 1e-6  # heatmap px^2
@@ -39,17 +21,17 @@ _MIN_TARGET_ENERGY = 1e-12
 
 
 def joint_kappa(num_joints):
-    """Per-joint OKS constants kappa_j = 2 sigma_j for COCO (17 joints) or MPII (16 joints, see MPII_KAPPA).
+    """Per-joint OKS constants kappa_j = 2 sigma_j of the dataset with `num_joints` joints (its keypoint record:
+    COCO's own, MPII's borrowed from COCO's body parts).
 
     Returns:
         tuple of num_joints floats.
     """
-    if num_joints not in _KAPPA_BY_NUM_JOINTS:
-        raise ValueError(
-            f"no OKS constants for num_joints={num_joints}; expected one of {sorted(_KAPPA_BY_NUM_JOINTS)} "
-            "(17 COCO, 16 MPII) or pass kappa explicitly"
-        )
-    return _KAPPA_BY_NUM_JOINTS[num_joints]
+    kappa = by_num_joints(num_joints).kappa
+    if kappa is None:
+        raise ValueError(f"the {num_joints}-joint keypoint record has no OKS constants: label PCK-style "
+                         "(GAN.PCK_ALPHA) or pass kappa explicitly")
+    return kappa
 
 
 def joint_mask(target_weight, batch, num_joints):
@@ -91,7 +73,7 @@ def label_scores(pred, target, joints_hm, area_hm, kappa):
     coords, _ = argmax_decode(pred)  # (B, J, 2) heatmap px
     dist_sq = (coords.float() - joints_hm.float()).pow(2).sum(dim=-1)  # (B, J)
     area = area_hm.reshape(batch, 1).float().clamp_min(_MIN_AREA_HM)
-    ks = torch.exp(-dist_sq / (2.0 * area * kappa.pow(2)))
+    ks = oks_per_joint(dist_sq, area, kappa)
     return ks, relative_map_error(pred, target)
 
 

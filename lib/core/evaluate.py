@@ -15,7 +15,9 @@ from collections import OrderedDict, defaultdict
 
 import numpy as np
 
-from lib.core.nms import COCO_SIGMAS, oks_nms, soft_oks_nms
+from lib.core.nms import oks_nms, soft_oks_nms
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
+from lib.metrics.oks import oks_per_joint
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ def make_person_records(preds, boxes, image_ids, in_vis_thre):
     return records
 
 
-def nms_per_image(records, oks_thre, soft=False, sigmas=COCO_SIGMAS):
+def nms_per_image(records, oks_thre, soft=False, sigmas=COCO_KEYPOINTS.sigmas):
     """Groups records by image and keeps the OKS-NMS survivors (soft-NMS rescoring when `soft`)."""
     by_image = defaultdict(list)
     for record in records:
@@ -139,17 +141,17 @@ def _occluded_only_gt(coco_gt):
     return occluded
 
 
-def visibility_accuracy(coco_gt, results, sigmas=COCO_SIGMAS):
+def visibility_accuracy(coco_gt, results, sigmas=COCO_KEYPOINTS.sigmas):
     """Per-visibility keypoint accuracy.
 
     Each non-crowd ground-truth person is matched to the prediction in its image with the highest OKS over its
-    labelled joints; a labelled joint is correct when its own OKS term exp(-d^2 / (2 s^2 k^2)) >= JOINT_CORRECT_KS.
+    labelled joints; a labelled joint is correct when its own OKS term (lib.metrics.oks) >= JOINT_CORRECT_KS.
     Returns {'acc v=1': ..., 'acc v=2': ..., 'joints v=1': count, 'joints v=2': count}.
     """
     preds_by_image = defaultdict(list)
     for r in results:
         preds_by_image[r["image_id"]].append(np.asarray(r["keypoints"], dtype=np.float64).reshape(-1, 3))
-    variances = (2.0 * np.asarray(sigmas)) ** 2
+    kappa = 2.0 * np.asarray(sigmas)
     correct = {1: 0, 2: 0}
     total = {1: 0, 2: 0}
     for ann in coco_gt.dataset["annotations"]:
@@ -164,7 +166,7 @@ def visibility_accuracy(coco_gt, results, sigmas=COCO_SIGMAS):
             continue
         area = max(float(ann.get("area", 0.0)), 1.0)
         d2 = np.stack([((c[:, :2] - gt[:, :2]) ** 2).sum(axis=1) for c in candidates])  # (P, K)
-        ks = np.exp(-d2 / (2.0 * area * variances[None, :]))
+        ks = oks_per_joint(d2, area, kappa[None, :])
         best = int(np.argmax((ks * labelled[None]).sum(axis=1)))
         hit = ks[best] >= JOINT_CORRECT_KS
         for v in (1, 2):
@@ -178,7 +180,7 @@ def visibility_accuracy(coco_gt, results, sigmas=COCO_SIGMAS):
 
 
 def evaluate_coco(coco_gt, preds, boxes, image_ids, output_path, oks_thre=0.9, in_vis_thre=0.2, soft_nms=False,
-                  sigmas=COCO_SIGMAS, has_keypoints=True):
+                  sigmas=COCO_KEYPOINTS.sigmas, has_keypoints=True):
     """Rescore, NMS, write `output_path`, evaluate.
 
     Args:

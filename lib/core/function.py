@@ -122,9 +122,9 @@ def _tb_images(writer, images, heatmaps, target, epoch, count):
 def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch=0):
     """Predicts every sample of `dataset` (flip test per TEST.FLIP_TEST, its heatmap shift per
     lib.core.inference.flip_shift: never for weights trained here), decodes with the dataset's codec, and
-    evaluates: COCO OKS AP (pycocotools; on ground-truth boxes also PCK by box size, lib.metrics.pck.box_pck), or the
-    dataset's own evaluate() where it has one (MPII PCKh, LSP PCK: datasets without OKS constants). Under DDP every
-    rank predicts its shard; rank 0 evaluates.
+    evaluates by `dataset.metric`: COCO OKS AP (pycocotools; on ground-truth boxes also PCK by box size,
+    lib.metrics.pck.box_pck), or the dataset's own evaluate() (MPII PCKh, LSP PCK: datasets without OKS constants).
+    Under DDP every rank predicts its shard; rank 0 evaluates.
 
     Returns:
         (perf indicator (AP or PCKh mean; 0.0 on ranks > 0), OrderedDict of name -> value, plus 'heatmap_mse' of
@@ -165,9 +165,9 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
         preds, boxes, image_ids = preds[first], boxes[first], image_ids[first]
 
     os.makedirs(os.path.join(output_dir, "results"), exist_ok=True)
-    if hasattr(dataset, "evaluate"):  # datasets without OKS (MPII PCKh, LSP PCK) score their own predictions
+    if dataset.metric in ("pckh", "pck"):  # datasets without OKS constants score their own predictions
         name_values, perf = dataset.evaluate(preds, output_dir)
-    else:
+    elif dataset.metric == "coco_oks":
         out_json = os.path.join(output_dir, "results", f"keypoints_{dataset.image_set}_results.json")
         name_values, perf = evaluate_coco(
             dataset.coco, preds, boxes, image_ids, out_json, oks_thre=cfg.TEST.OKS_THRE,
@@ -176,6 +176,8 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
             box_values, table = box_pck(preds, dataset.db, dataset.joint_names)
             name_values.update(box_values)
             logger.info("PCK normalised by the ground-truth box, max(w, h), on %s:\n%s", dataset.image_set, table)
+    else:
+        raise ValueError(f"{type(dataset).__name__}.metric={dataset.metric!r}: expected 'coco_oks', 'pckh' or 'pck'")
     if cfg.TEST.USE_GT_BBOX:
         box_kind, boxes_used = "ground-truth boxes", f"{len(preds)} GT"
     else:

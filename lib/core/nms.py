@@ -1,11 +1,12 @@
 """OKS-based non-maximum suppression over the persons of one image, in numpy (no compiled extensions).
 
-OKS between two predictions follows the COCO keypoint metric: exp(-d^2 / (2 * area * (2 sigma_j)^2)), averaged over
-joints; the "ground truth" side is the kept (higher scoring) person, whose area normalises the distance.
+OKS between two predictions follows the COCO keypoint metric: the per-joint term exp(-d^2 / (2 A (2 sigma_j)^2))
+(lib.metrics.oks) averaged over joints, with A the mean of the two persons' areas.
 """
 import numpy as np
 
-from lib.dataset.coco import COCO_SIGMAS  # the one definition; re-exported for callers
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
+from lib.metrics.oks import oks_per_joint
 
 
 def oks_iou(ref_joints, ref_area, other_joints, other_areas, sigmas, vis_thresh=None):
@@ -22,20 +23,20 @@ def oks_iou(ref_joints, ref_area, other_joints, other_areas, sigmas, vis_thresh=
     """
     if len(other_joints) == 0:
         return np.zeros(0)
-    variances = (2.0 * np.asarray(sigmas)) ** 2
     dx = other_joints[:, :, 0] - ref_joints[None, :, 0]
     dy = other_joints[:, :, 1] - ref_joints[None, :, 1]
-    denom = variances[None, :] * ((ref_area + other_areas[:, None]) / 2.0 + np.spacing(1)) * 2.0
-    e = (dx ** 2 + dy ** 2) / denom
+    area = (ref_area + other_areas[:, None]) / 2.0 + np.spacing(1)
+    # (2 A) kappa^2 gives the same floats as HRNet's kappa^2 A 2: doubling a float is exact.
+    oks = oks_per_joint(dx ** 2 + dy ** 2, area, 2.0 * np.asarray(sigmas))
     if vis_thresh is not None:
         keep = (ref_joints[None, :, 2] > vis_thresh) & (other_joints[:, :, 2] > vis_thresh)
-        terms = np.where(keep, np.exp(-e), 0.0)
+        terms = np.where(keep, oks, 0.0)
         counts = keep.sum(axis=1)
         return np.where(counts > 0, terms.sum(axis=1) / np.maximum(counts, 1), 0.0)
-    return np.exp(-e).mean(axis=1)
+    return oks.mean(axis=1)
 
 
-def oks_nms(joints, scores, areas, threshold, sigmas=COCO_SIGMAS, vis_thresh=None):
+def oks_nms(joints, scores, areas, threshold, sigmas=COCO_KEYPOINTS.sigmas, vis_thresh=None):
     """Greedy OKS-NMS.
 
     Args:
@@ -56,7 +57,8 @@ def oks_nms(joints, scores, areas, threshold, sigmas=COCO_SIGMAS, vis_thresh=Non
     return keep
 
 
-def soft_oks_nms(joints, scores, areas, threshold, sigmas=COCO_SIGMAS, vis_thresh=None, max_dets=20):
+def soft_oks_nms(joints, scores, areas, threshold, sigmas=COCO_KEYPOINTS.sigmas, vis_thresh=None,
+                 max_dets=20):
     """Soft-OKS-NMS with linear decay: a person's score is multiplied by (1 - OKS) with each higher scoring person
     whose OKS exceeds `threshold`, then those below a tiny score are dropped.
 

@@ -17,19 +17,11 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from lib.dataset.joints_dataset import JointsDataset, zip_image_ref
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
 from lib.utils.transforms import box_to_center_scale
 
 logger = logging.getLogger(__name__)
 
-# Per-joint OKS falloff constants of the COCO keypoint metric (pycocotools' COCOeval sigmas).
-COCO_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
-
-COCO_JOINT_NAMES = [
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
-    "right_ankle",
-]
-COCO_FLIP_PAIRS = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]
 PERSON_CATEGORY_ID = 1
 
 COCO_LAYOUT = """expected COCO layout:
@@ -73,11 +65,10 @@ class COCODataset(JointsDataset):
         has_keypoints: False for image_info_* files (detection boxes only); image_ids: sorted image ids.
     """
 
-    num_joints = 17
-    flip_pairs = COCO_FLIP_PAIRS
-    joint_names = COCO_JOINT_NAMES
-    upper_body_ids = tuple(range(11))
-    lower_body_ids = tuple(range(11, 17))
+    keypoint_info = COCO_KEYPOINTS
+    num_joints, joint_names, flip_pairs = keypoint_info.num_joints, keypoint_info.joint_names, keypoint_info.flip_pairs
+    upper_body_ids, lower_body_ids = keypoint_info.upper_body_ids, keypoint_info.lower_body_ids
+    metric = "coco_oks"  # scored by lib.core.evaluate (OKS-NMS, COCOeval)
 
     def __init__(self, cfg, root, image_set, is_train):
         super().__init__(cfg, root, image_set, is_train)

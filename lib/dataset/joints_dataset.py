@@ -99,15 +99,19 @@ class JointsDataset(Dataset):
         image_set: split name (e.g. "val2017", "valid").
         is_train: apply the training augmentation.
 
-    Subclasses set num_joints, flip_pairs [(left, right), ...], joint_names, upper_body_ids and lower_body_ids,
-    then fill self.db.
+    Subclasses set keypoint_info (lib.dataset.keypoint_info), read its num_joints, joint_names, flip_pairs,
+    upper_body_ids and lower_body_ids into the same-named class attributes, set metric, then fill self.db.
     """
 
+    keypoint_info = None
     num_joints = 0
-    flip_pairs = []
-    joint_names = []
+    joint_names = ()
+    flip_pairs = ()
     upper_body_ids = ()
     lower_body_ids = ()
+    # How validate() scores the dataset: 'coco_oks' (lib.core.evaluate: OKS-NMS, COCOeval), or 'pckh' / 'pck' (the
+    # dataset's own evaluate(preds, output_dir): datasets without OKS constants).
+    metric = None
 
     def __init__(self, cfg, root, image_set, is_train):
         self.root = str(root)

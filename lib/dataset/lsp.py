@@ -36,16 +36,12 @@ import re
 import numpy as np
 
 from lib.dataset.joints_dataset import JointsDataset
+from lib.dataset.keypoint_info import LSP_KEYPOINTS
 from lib.metrics.pck import evaluate_pck, torso_sizes
 from lib.utils.transforms import box_to_center_scale
 
 logger = logging.getLogger(__name__)
 
-LSP_JOINT_NAMES = [
-    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "r_wrist", "r_elbow", "r_shoulder", "l_shoulder",
-    "l_elbow", "l_wrist", "neck", "head_top",
-]
-LSP_FLIP_PAIRS = [(0, 5), (1, 4), (2, 3), (6, 11), (7, 10), (8, 9)]
 # Torso diagonals tried in order: right shoulder - left hip, then left shoulder - right hip.
 LSP_TORSO_DIAGONALS = ((8, 3), (9, 2))
 # The groups of the LSP tables in the Adversarial PoseNet paper (Table 1); Head is neck and head top.
@@ -174,12 +170,11 @@ class LSPDataset(JointsDataset):
         is_train: training augmentation.
     """
 
-    num_joints = 14
-    flip_pairs = LSP_FLIP_PAIRS
-    joint_names = LSP_JOINT_NAMES
+    keypoint_info = LSP_KEYPOINTS
+    num_joints, joint_names, flip_pairs = keypoint_info.num_joints, keypoint_info.joint_names, keypoint_info.flip_pairs
+    upper_body_ids, lower_body_ids = keypoint_info.upper_body_ids, keypoint_info.lower_body_ids
+    metric = "pck"  # scored by evaluate() below
     pck_label_threshold = PCK_THRESHOLDS[0]  # the adversarial Pose Discriminator's correctness radius (x pck_norm)
-    upper_body_ids = (6, 7, 8, 9, 10, 11, 12, 13)
-    lower_body_ids = (0, 1, 2, 3, 4, 5)
 
     def __init__(self, cfg, root, image_set, is_train):
         super().__init__(cfg, root, image_set, is_train)

@@ -11,20 +11,16 @@ import numpy as np
 
 from lib.dataset.coco import load_json
 from lib.dataset.joints_dataset import JointsDataset
+from lib.dataset.keypoint_info import MPII_KEYPOINTS
 from lib.metrics.pck import evaluate_pck
 
 logger = logging.getLogger(__name__)
 
-MPII_JOINT_NAMES = [
-    "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax", "upper_neck", "head_top",
-    "r_wrist", "r_elbow", "r_shoulder", "l_shoulder", "l_elbow", "l_wrist",
-]
-# The names gt_valid.mat's `dataset_joints` uses, in the same order.
+# The names gt_valid.mat's `dataset_joints` uses, in the order of MPII_KEYPOINTS.joint_names.
 MPII_MAT_JOINT_NAMES = [
     "rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor", "neck", "head", "rwri", "relb", "rsho", "lsho",
     "lelb", "lwri",
 ]
-MPII_FLIP_PAIRS = [(0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13)]
 SC_BIAS = 0.6  # head box diagonal * 0.6 = head segment length, the PCKh normaliser
 # PCKh groups: (name, joint ids) averaged per group; pelvis (6) and thorax (7) are left out, as the benchmark.
 PCKH_GROUPS = [
@@ -64,7 +60,7 @@ def pckh_results(preds, gt_joints, gt_vis, head_boxes, thresholds=(0.5, 0.1)):
             f"got {preds.shape}, {gt_joints.shape}, {gt_vis.shape}, {head_boxes.shape}"
         )
     head_size = np.linalg.norm(head_boxes[:, 1] - head_boxes[:, 0], axis=-1) * SC_BIAS  # (N,)
-    return evaluate_pck(preds, gt_joints, gt_vis, head_size, MPII_JOINT_NAMES, PCKH_GROUPS, thresholds,
+    return evaluate_pck(preds, gt_joints, gt_vis, head_size, MPII_KEYPOINTS.joint_names, PCKH_GROUPS, thresholds,
                         PCKH_EXCLUDED, label="PCKh")
 
 
@@ -101,12 +97,11 @@ class MPIIDataset(JointsDataset):
     head size for the adversarial labels (HEAD_TOP - UPPER_NECK segment, see HEAD_FALLBACK_FRACTION).
     """
 
-    num_joints = 16
-    flip_pairs = MPII_FLIP_PAIRS
-    joint_names = MPII_JOINT_NAMES
+    keypoint_info = MPII_KEYPOINTS
+    num_joints, joint_names, flip_pairs = keypoint_info.num_joints, keypoint_info.joint_names, keypoint_info.flip_pairs
+    upper_body_ids, lower_body_ids = keypoint_info.upper_body_ids, keypoint_info.lower_body_ids
+    metric = "pckh"  # scored by evaluate() below
     pck_label_threshold = 0.5  # PCKh@0.5: the adversarial Pose Discriminator's correctness radius (x pck_norm)
-    upper_body_ids = (7, 8, 9, 10, 11, 12, 13, 14, 15)
-    lower_body_ids = (0, 1, 2, 3, 4, 5, 6)
 
     def __init__(self, cfg, root, image_set, is_train):
         super().__init__(cfg, root, image_set, is_train)

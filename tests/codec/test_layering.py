@@ -11,10 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # A package's modules may not import any of these (data flows dataset -> codec -> model -> loss -> evaluator; the
 # training core sits on top).
 FORBIDDEN = {
-    "lib.utils": ("lib.core", "lib.models", "lib.dataset", "lib.codec", "tools"),
-    "lib.codec": ("lib.core", "lib.models", "lib.dataset", "tools"),
-    "lib.dataset": ("lib.core", "lib.models", "tools"),
-    "lib.models": ("lib.core", "lib.dataset", "tools"),
+    "lib.utils": ("lib.core", "lib.models", "lib.dataset", "lib.codec", "lib.visualization", "tools"),
+    "lib.codec": ("lib.core", "lib.models", "lib.dataset", "lib.visualization", "tools"),
+    "lib.dataset": ("lib.core", "lib.models", "lib.visualization", "tools"),
+    "lib.models": ("lib.core", "lib.dataset", "lib.visualization", "tools"),
     "lib.metrics": ("lib.core", "tools"),
     "lib.config": ("lib.core", "lib.models", "lib.dataset", "tools"),
     "lib": ("tools",),

@@ -9,11 +9,13 @@ from torch import nn
 
 from lib.config import load_cfg
 from lib.codec import HeatmapCodec
-from lib.core.adversarial_labels import COCO_KAPPA, adversarial_labels, composite_real, joint_kappa, label_scores
+from lib.core.adversarial_labels import adversarial_labels, composite_real, joint_kappa, label_scores
 from lib.core.function_AN import AdversarialStep
 from lib.core.loss import balanced_bce, masked_bce
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
 from lib.models.discriminator import ConfidenceDiscriminator, PoseDiscriminator
 
+COCO_KAPPA = COCO_KEYPOINTS.kappa
 J = 17
 TINY = dict(widths=(8, 8, 8, 8, 8), dec_widths=(8, 8, 8))
 
@@ -106,7 +108,7 @@ def test_joint_kappa():
     mpii = joint_kappa(16)
     assert len(mpii) == 16 and all(0.04 < k < 0.25 for k in mpii)
     assert mpii[0] == mpii[5] == COCO_KAPPA[15]  # ankles
-    with pytest.raises(ValueError, match="num_joints=15"):
+    with pytest.raises(ValueError, match="no keypoint record has 15 joints"):
         joint_kappa(15)
 
 

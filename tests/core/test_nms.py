@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from lib.core.nms import COCO_SIGMAS, oks_iou, oks_nms, soft_oks_nms
+from lib.core.nms import oks_iou, oks_nms, soft_oks_nms
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
 
 SIGMA = np.array([0.1])  # one joint: variance (2 * 0.1)^2 = 0.04
 
@@ -43,5 +44,5 @@ def test_identical_persons_coco_sigmas():
     rng = np.random.default_rng(0)
     base = np.concatenate([rng.uniform(0, 100, (17, 2)), np.ones((17, 1))], axis=1)
     joints = np.stack([base, base + [0.5, 0.5, 0], base + [300, 0, 0]])
-    keep = oks_nms(joints, np.array([0.5, 0.9, 0.4]), np.full(3, 5000.0), 0.9, COCO_SIGMAS)
+    keep = oks_nms(joints, np.array([0.5, 0.9, 0.4]), np.full(3, 5000.0), 0.9, COCO_KEYPOINTS.sigmas)
     assert keep == [1, 2]

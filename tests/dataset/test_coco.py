@@ -9,7 +9,8 @@ import torch
 
 from lib.config import load_cfg
 from lib.dataset import DATASETS, build_dataset
-from lib.dataset.coco import COCO_FLIP_PAIRS, COCO_SIGMAS, COCODataset, clean_box
+from lib.dataset.coco import COCODataset, clean_box
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 OCHUMAN = FIXTURES / "ochuman"
@@ -76,8 +77,9 @@ def test_records_follow_the_annotations(coco_root):
         assert record["center"].shape == (2,) and record["scale"].shape == (2,)
         # Aspect-fixed to the 96x128 input and padded by 1.25.
         assert record["scale"][0] / record["scale"][1] == pytest.approx(0.75, rel=1e-5)
-    assert ds.flip_pairs == COCO_FLIP_PAIRS and len(ds.joint_names) == 17 and ds.joint_names[15] == "left_ankle"
-    assert COCO_SIGMAS.shape == (17,) and COCO_SIGMAS[0] == pytest.approx(0.026)
+    assert ds.keypoint_info is COCO_KEYPOINTS and ds.metric == "coco_oks"
+    assert ds.flip_pairs == COCO_KEYPOINTS.flip_pairs and len(ds.joint_names) == 17
+    assert ds.joint_names[15] == "left_ankle"
 
 
 def test_box_is_clipped_to_the_image(coco_root):

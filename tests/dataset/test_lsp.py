@@ -10,7 +10,8 @@ from scipy.io import savemat
 
 from lib.config import load_cfg
 from lib.dataset import build_dataset
-from lib.dataset.lsp import LSP_FLIP_PAIRS, LSP_JOINT_NAMES, LSPDataset, read_lsp_joints
+from lib.dataset.keypoint_info import LSP_KEYPOINTS
+from lib.dataset.lsp import LSPDataset, read_lsp_joints
 from tools.make_lsp_fixture import write_lsp_fixture
 
 SMALL = ["DATASET.DATASET", "lsp", "MODEL.NUM_JOINTS", "14", "MODEL.IMAGE_SIZE", "[48, 64]",
@@ -113,10 +114,11 @@ def test_splits_halves_ranges_and_combined_releases(tmp_path):
 
 
 def test_flip_pairs_swap_left_and_right():
-    assert LSPDataset.flip_pairs == LSP_FLIP_PAIRS
-    for right, left in LSP_FLIP_PAIRS:
-        assert LSP_JOINT_NAMES[right].startswith("r_") and LSP_JOINT_NAMES[left] == "l_" + LSP_JOINT_NAMES[right][2:]
-    paired = {k for pair in LSP_FLIP_PAIRS for k in pair}
+    assert LSPDataset.keypoint_info is LSP_KEYPOINTS and LSPDataset.flip_pairs == LSP_KEYPOINTS.flip_pairs
+    names = LSP_KEYPOINTS.joint_names
+    for right, left in LSP_KEYPOINTS.flip_pairs:
+        assert names[right].startswith("r_") and names[left] == "l_" + names[right][2:]
+    paired = {k for pair in LSP_KEYPOINTS.flip_pairs for k in pair}
     assert sorted(set(range(14)) - paired) == [12, 13]  # neck and head top are central
 
 
@@ -173,6 +175,7 @@ def test_evaluate_pck_at_0_2_of_the_torso_hand_computed(tmp_path):
     preds[1, 0, 1] += 11.0  # right ankle of person 1: wrong
     preds[1, 5, 0] += 6.0  # left ankle (occluded): correct at 0.2, wrong at 0.1 (5 px)
     name_values, mean = ds.evaluate(np.concatenate([preds, np.ones((2, 14, 1))], axis=2), str(tmp_path / "out"))
+    assert ds.metric == "pck"  # validate() hands the predictions to this evaluate()
     assert mean == pytest.approx(100.0 * 26 / 28) and name_values["Mean"] == mean
     assert name_values["Wrist"] == pytest.approx((100.0 + 50.0) / 2)  # r_wrist 2/2, l_wrist 1/2
     assert name_values["Ankle"] == pytest.approx((50.0 + 100.0) / 2)

@@ -9,7 +9,8 @@ from scipy.io import loadmat, savemat
 
 from lib.config import load_cfg
 from lib.dataset import build_dataset
-from lib.dataset.mpii import MPII_FLIP_PAIRS, MPII_MAT_JOINT_NAMES, MPIIDataset, compute_pckh
+from lib.dataset.keypoint_info import MPII_KEYPOINTS
+from lib.dataset.mpii import MPII_MAT_JOINT_NAMES, MPIIDataset, compute_pckh
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 MPII = FIXTURES / "mpii"
@@ -60,7 +61,8 @@ def test_loads_the_five_photos_with_hrnet_adjustments(mpii_root):
     ds = _dataset(mpii_root)
     raw = json.loads(ANNOTATIONS.read_text())
     assert isinstance(ds, MPIIDataset) and len(ds) == 5
-    assert ds.num_joints == 16 and ds.flip_pairs == MPII_FLIP_PAIRS and ds.joint_names[9] == "head_top"
+    assert ds.num_joints == 16 and ds.flip_pairs == MPII_KEYPOINTS.flip_pairs and ds.joint_names[9] == "head_top"
+    assert ds.metric == "pckh"
     for i, (record, entry) in enumerate(zip(ds.db, raw)):
         s = entry["scale"]
         assert record["image"] == str(mpii_root / "images" / entry["image"]) and record["image_id"] == i

@@ -7,7 +7,7 @@ Calibrated on real persons with tools/dataset_stats.py (README, "The synthetic d
 occluded joints, labelled joints and persons per image.
 
 Modules, each importing only from those listed above it:
-    skeleton     COCO keypoints, pose classes and their joint angles (sample_pose), the posed 3-D skeleton
+    skeleton     pose classes and their joint angles (sample_pose), the posed 3-D skeleton (COCO's 17 joints)
     config       the difficulty knobs (SynthConfig, with the table of fields and flags) and the named PRESETS
     canvas       fixed-point drawing primitives and the canvas: image, label map and light direction
     person       one figure: look, clothes, build, projection and back-to-front drawing
@@ -27,12 +27,11 @@ from lib.dataset.synthetic.person import NUM_PARTS
 from lib.dataset.synthetic.preview import draw_annotations, make_preview
 from lib.dataset.synthetic.scene import (LABEL_OCCLUDER, LABEL_PERSON0, SMALL_AREA, SPLITS, Sample, image_seed,
                                          render_figure, render_sample)
-from lib.dataset.synthetic.skeleton import (KEYPOINT_NAMES, NUM_KEYPOINTS, POSE_SETS, SKELETON, sample_pose,
-                                            skeleton_3d)
+from lib.dataset.synthetic.skeleton import NUM_KEYPOINTS, POSE_SETS, sample_pose, skeleton_3d
 
 __all__ = [
-    "ANN_ID_STRIDE", "CATEGORY", "DETECTIONS_FILE", "GENERATOR_VERSION", "KEYPOINT_NAMES", "LABEL_OCCLUDER",
-    "LABEL_PERSON0", "MAX_IMAGES_PER_SPLIT", "NUM_KEYPOINTS", "NUM_PARTS", "POSE_SETS", "PRESETS", "SKELETON",
+    "ANN_ID_STRIDE", "CATEGORY", "DETECTIONS_FILE", "GENERATOR_VERSION", "LABEL_OCCLUDER",
+    "LABEL_PERSON0", "MAX_IMAGES_PER_SPLIT", "NUM_KEYPOINTS", "NUM_PARTS", "POSE_SETS", "PRESETS",
     "SMALL_AREA", "SPLITS", "TINY_HEIGHT", "Sample", "SynthConfig", "draw_annotations", "generate", "image_id",
     "image_seed", "make_preview", "preset_config", "render_figure", "render_sample", "sample_pose", "skeleton_3d",
     "stale_reason",

@@ -13,14 +13,15 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
 from lib.dataset.synthetic.config import SynthConfig
 from lib.dataset.synthetic.scene import SPLITS, render_sample
-from lib.dataset.synthetic.skeleton import KEYPOINT_NAMES, SKELETON
 
 logger = logging.getLogger(__name__)
 
-CATEGORY = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(KEYPOINT_NAMES),
-            "skeleton": SKELETON}
+# COCO's person category; annotation files number the skeleton's joints from 1.
+CATEGORY = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO_KEYPOINTS.joint_names),
+            "skeleton": [[a + 1, b + 1] for a, b in COCO_KEYPOINTS.limbs]}
 
 # SPLITS (scene.py) offsets the val ids by 10,000,000, so a split holds at most this many images.
 MAX_IMAGES_PER_SPLIT = 9_999_999

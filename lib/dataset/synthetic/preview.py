@@ -8,12 +8,12 @@ from typing import Dict, Sequence
 import cv2
 import numpy as np
 
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
 from lib.dataset.synthetic.canvas import _SCALE, _SHIFT, _fixed
 from lib.dataset.synthetic.config import SynthConfig
 from lib.dataset.synthetic.scene import render_sample
-from lib.dataset.synthetic.skeleton import NUM_KEYPOINTS, SKELETON
 
-_LEFT_COLOR, _RIGHT_COLOR, _MID_COLOR = (0, 140, 255), (255, 120, 0), (0, 200, 0)  # BGR: orange, blue, green
+_SIDE_COLORS = {"l": (0, 140, 255), "r": (255, 120, 0), "c": (0, 200, 0)}  # BGR: orange, blue, green
 
 
 def draw_annotations(image: np.ndarray, annotations: Sequence[Dict], scale: float = 1.0,
@@ -26,26 +26,18 @@ def draw_annotations(image: np.ndarray, annotations: Sequence[Dict], scale: floa
     for ann in annotations:
         kps = np.asarray(ann["keypoints"], float).reshape(-1, 3)
         pts = kps[:, :2] * scale
-        for a, b in SKELETON:
-            a, b = a - 1, b - 1
+        for a, b, side in COCO_KEYPOINTS.skeleton:
             if kps[a, 2] > 0 and kps[b, 2] > 0:
-                color = _side_color(a) if _side_color(a) == _side_color(b) else _MID_COLOR
-                cv2.line(out, tuple(_fixed(pts[a])), tuple(_fixed(pts[b])), color, 1, cv2.LINE_AA, _SHIFT)
-        for j in range(NUM_KEYPOINTS):
+                cv2.line(out, tuple(_fixed(pts[a])), tuple(_fixed(pts[b])), _SIDE_COLORS[side], 1, cv2.LINE_AA, _SHIFT)
+        for j, side in enumerate(COCO_KEYPOINTS.joint_sides):
             if kps[j, 2] == 0:
                 continue
             c = tuple(_fixed(pts[j]))
             if kps[j, 2] == 2:
-                cv2.circle(out, c, r, _side_color(j), -1, cv2.LINE_AA, _SHIFT)
+                cv2.circle(out, c, r, _SIDE_COLORS[side], -1, cv2.LINE_AA, _SHIFT)
             else:
                 cv2.circle(out, c, r, (0, 0, 0), 1, cv2.LINE_AA, _SHIFT)
     return out
-
-
-def _side_color(j: int):
-    if j == 0:
-        return _MID_COLOR
-    return _LEFT_COLOR if j % 2 == 1 else _RIGHT_COLOR
 
 
 def make_preview(path: str, seed: int = 0, config: SynthConfig = SynthConfig(), rows: int = 3, pairs: int = 2,

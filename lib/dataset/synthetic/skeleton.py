@@ -1,5 +1,6 @@
-"""The COCO person skeleton and its poses: keypoint names and links, pose classes drawn from joint-angle ranges
-(sample_pose) and the posed 3-D skeleton (skeleton_3d), with the small vector helpers they use."""
+"""The COCO person skeleton and its poses: pose classes drawn from joint-angle ranges (sample_pose) and the posed 3-D
+skeleton (skeleton_3d) in the joint order of lib.dataset.keypoint_info.COCO_KEYPOINTS, with the small vector helpers
+they use."""
 from __future__ import annotations
 
 import math
@@ -7,18 +8,9 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-# ----------------------------------------------------------------------------------------------------------------
-# COCO keypoints
-# ----------------------------------------------------------------------------------------------------------------
-KEYPOINT_NAMES = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
-    "right_ankle",
-)
-NUM_KEYPOINTS = len(KEYPOINT_NAMES)
-# COCO's skeleton, 1-based joint indices, in COCO's order.
-SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8], [7, 9], [8, 10],
-            [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
+from lib.dataset.keypoint_info import COCO_KEYPOINTS
+
+NUM_KEYPOINTS = COCO_KEYPOINTS.num_joints
 
 
 # ----------------------------------------------------------------------------------------------------------------
