@@ -1,5 +1,6 @@
 """Every relative Markdown link and image in the README, docs/, experiments/README.md and tools/README.md points at a
-file of the repository. Anchors are ignored and web links are not fetched: this checks the tree, not the internet."""
+file of the repository, and an anchor into a Markdown file names one of its headings. Web links are not fetched:
+this checks the tree, not the internet."""
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -15,6 +16,7 @@ REFERENCE_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$", re.MU
 FENCE = re.compile(r"^\s*(```|~~~)")
 CODE_SPAN = re.compile(r"(`+)(?:.|\n)*?\1")
 SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 
 
 def markdown_files():
@@ -38,22 +40,41 @@ def strip_code(text):
 
 
 def relative_targets(text):
-    """The link and image targets of a Markdown text that refer to files: no web links, no bare anchors."""
+    """The link and image targets of a Markdown text that are not web links (bare anchors included)."""
     prose = strip_code(text)
     targets = INLINE_LINK.findall(prose) + REFERENCE_DEF.findall(prose)
-    return [t for t in targets if not SCHEME.match(t) and not t.startswith("#")]
+    return [t for t in targets if not SCHEME.match(t)]
+
+
+def heading_anchors(text):
+    """The anchors GitHub gives a Markdown text's headings: lower case, punctuation dropped, spaces to hyphens, and
+    -1, -2, ... appended to repeats."""
+    anchors, seen = set(), {}
+    for line in strip_code(text).split("\n"):
+        match = HEADING.match(line)
+        if not match:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
 
 
 def broken_links(md_file):
-    """(target, reason) for every relative target of `md_file` that is not a file or folder inside the repository."""
+    """(target, reason) for every relative target of `md_file` that is not a file or folder inside the repository,
+    or whose anchor names no heading of the Markdown file it points into."""
     broken = []
     for target in relative_targets(md_file.read_text(encoding="utf-8")):
-        path_part = unquote(target.split("#", 1)[0].split("?", 1)[0])
-        resolved = (md_file.parent / path_part).resolve()
+        path_part, _, anchor = target.partition("#")
+        path_part = unquote(path_part.split("?", 1)[0])
+        resolved = (md_file.parent / path_part if path_part else md_file).resolve()
         if ROOT not in resolved.parents and resolved != ROOT:
             broken.append((target, "points outside the repository"))
         elif not resolved.exists():
             broken.append((target, "no such file"))
+        elif anchor and resolved.suffix == ".md" and anchor not in heading_anchors(resolved.read_text(encoding="utf-8")):
+            broken.append((target, "no such heading"))
     return broken
 
 
@@ -67,10 +88,15 @@ def test_extractor_finds_links_and_skips_code_and_web_links(tmp_path):
         "[ref]: gone/file.md\n"
         "[up](../../outside.md)\n")
     targets = relative_targets(page.read_text())
-    assert targets == ["there.md#part", "missing.png", "../../outside.md", "gone/file.md"]
+    assert targets == ["there.md#part", "missing.png", "#section", "../../outside.md", "gone/file.md"]
     resolved = [(md_target, (page.parent / md_target.split("#")[0]).exists()) for md_target in targets]
-    assert resolved == [("there.md#part", True), ("missing.png", False), ("../../outside.md", False),
-                        ("gone/file.md", False)]
+    assert resolved == [("there.md#part", True), ("missing.png", False), ("#section", True),
+                        ("../../outside.md", False), ("gone/file.md", False)]
+
+
+def test_heading_anchors_follow_github():
+    text = "# Quick start\n## bf16 and channels_last: the speed they buy\n```\n# not a heading\n```\n## Quick start\n"
+    assert heading_anchors(text) == {"quick-start", "bf16-and-channels_last-the-speed-they-buy", "quick-start-1"}
 
 
 @pytest.mark.parametrize("md_file", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
