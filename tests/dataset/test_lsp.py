@@ -11,7 +11,7 @@ from scipy.io import savemat
 from lib.config import load_cfg
 from lib.dataset import build_dataset
 from lib.dataset.lsp import LSP_FLIP_PAIRS, LSP_JOINT_NAMES, LSPDataset, read_lsp_joints
-from tools.make_lsp_fixture import write_lsp_fixture
+from tools.data.make_lsp_fixture import write_lsp_fixture
 
 SMALL = ["DATASET.DATASET", "lsp", "MODEL.NUM_JOINTS", "14", "MODEL.IMAGE_SIZE", "[48, 64]",
          "MODEL.HEATMAP_SIZE", "[12, 16]", "MODEL.SIGMA", "1.0"]

@@ -1,5 +1,5 @@
-"""The heatmap-loss A/B: tools/plot_ab.py's seed aggregation against hand-computed values, and
-tools/ab_heatmap_loss.sh end to end on the tiny synthetic set (two arms, one seed, tiny hourglass)."""
+"""The heatmap-loss A/B: tools/analysis/plot_ab.py's seed aggregation against hand-computed values, and
+tools/studies/ab_heatmap_loss.sh end to end on the tiny synthetic set (two arms, one seed, tiny hourglass)."""
 import json
 import math
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import plot_ab
+from tools.analysis import plot_ab
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,17 +43,17 @@ def test_ab_script_runs_both_arms_and_writes_the_report(tiny_synthetic, tmp_path
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", AB_CONFIGS=
                "experiments/synthetic/hourglass_quickstart.yaml", AB_LOSSES="mse bce_balanced", AB_SEEDS="0",
                AB_EPOCHS="1", AB_OPTS=opts, AB_OUT=str(tmp_path / "out"), AB_DOCS=str(tmp_path / "docs"))
-    dry = subprocess.run(["bash", "tools/ab_heatmap_loss.sh"], cwd=ROOT, env=dict(env, AB_DRY_RUN="1"),
+    dry = subprocess.run(["bash", "tools/studies/ab_heatmap_loss.sh"], cwd=ROOT, env=dict(env, AB_DRY_RUN="1"),
                          capture_output=True, text=True, timeout=120)
     assert dry.returncode == 0, dry.stderr
     assert "LOSS.TYPE bce LOSS.BCE_WEIGHTING balanced" in dry.stdout and "nothing was run" in dry.stdout
     assert not (tmp_path / "out").exists()
-    done = subprocess.run(["bash", "tools/ab_heatmap_loss.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(["bash", "tools/studies/ab_heatmap_loss.sh"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = (tmp_path / "docs" / "ab_heatmap_loss.md").read_text()
     assert "| MSE | 1 |" in report and "| balanced BCE | 1 |" in report
     assert (tmp_path / "docs" / "ab_heatmap_loss_hourglass_quickstart.png").is_file()
-    again = subprocess.run(["bash", "tools/ab_heatmap_loss.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
-                           timeout=120)
+    again = subprocess.run(["bash", "tools/studies/ab_heatmap_loss.sh"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=120)
     assert again.returncode != 0 and "AB_OVERWRITE=1" in again.stderr

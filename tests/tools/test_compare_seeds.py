@@ -1,11 +1,11 @@
-"""tools/compare_seeds.py on fake per-seed run folders: mean ± sample sd per run, paired differences with their
+"""tools/studies/compare_seeds.py on fake per-seed run folders: mean ± sample sd per run, paired differences with their
 t intervals checked against values worked out by hand, the verdict wording, one seed, the graph, and errors."""
 import math
 
 import pytest
 
 from lib.core.engine import append_metrics
-from tools import compare_seeds
+from tools.studies import compare_seeds
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUBDIR = "coco/omnipose/omnipose_benchmark"

@@ -1,11 +1,11 @@
-"""tools/plot_runs.py on fake run folders (graph, table, errors) and tools/draw_architecture.py
-(tools/reproduce_comparison.sh: test_reproduce_comparison.py)."""
+"""tools/analysis/plot_runs.py on fake run folders (graph, table, errors) and tools/analysis/draw_architecture.py
+(tools/studies/reproduce_comparison.sh: test_reproduce_comparison.py)."""
 import os
 
 import pytest
 
 from lib.core.engine import append_metrics
-from tools import draw_architecture, plot_runs
+from tools.analysis import draw_architecture, plot_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -87,7 +87,7 @@ def test_one_value_per_run(two_runs, tmp_path, capsys, flag):
     assert f"{flag} needs one value per run (2), got 1" in capsys.readouterr().err
 
 
-# ---------------------------------------------------------------- tools/draw_architecture.py
+# ---------------------------------------------------------------- tools/analysis/draw_architecture.py
 
 
 def test_draw_architecture_writes_png(tmp_path):

@@ -2,8 +2,8 @@
 with matplotlib patches only. Content: the adversarial design's section 5 (discriminators, labels, losses, training
 step), as implemented in lib/models/discriminator.py and lib/core/function_AN.py.
 
-    python tools/draw_architecture.py                       # docs/adversarial_architecture.png (1400 x 740 px)
-    python tools/draw_architecture.py --out /tmp/arch.png --dpi 150
+    python tools/analysis/draw_architecture.py                       # docs/adversarial_architecture.png (1400 x 740 px)
+    python tools/analysis/draw_architecture.py --out /tmp/arch.png --dpi 150
 """
 import argparse
 import os

@@ -1,7 +1,7 @@
 r"""AP per epoch of several runs from their metrics.jsonl files (the pure-versus-adversarial graph), and a markdown
 table of each run's final and best stats.
 
-    python tools/plot_runs.py OmniPose/trained/coco/omnipose/omnipose_quickstart \
+    python tools/analysis/plot_runs.py OmniPose/trained/coco/omnipose/omnipose_quickstart \
         OmniPose/trained_GAN/coco/omnipose/omnipose_quickstart --labels OmniPose OmniPoseAN --out docs/ap_per_epoch.png
 """
 import argparse

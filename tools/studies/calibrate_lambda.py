@@ -1,8 +1,9 @@
 r"""Calibrates the adversarial weights GAN.LAMBDA_P / GAN.LAMBDA_C by the gradient ratio (design spec 5.5):
 rho = ||d(lambda * L_adv)/d output|| / ||d L_mse/d output|| should sit in 0.05-0.2.
 
-    python tools/calibrate_lambda.py --cfg experiments/synthetic/omnipose_benchmark.yaml --d-warmup-iters 50 --iters 60
-    python tools/calibrate_lambda.py --cfg X --init-from OmniPose/comparison/seed0/OmniPose/.../model_best.pth \
+    python tools/studies/calibrate_lambda.py --cfg experiments/synthetic/omnipose_benchmark.yaml --d-warmup-iters 50 \
+        --iters 60
+    python tools/studies/calibrate_lambda.py --cfg X --init-from OmniPose/comparison/seed0/OmniPose/.../model_best.pth \
         --scales 0.3 1 3 --d-warmup-iters 50 --iters 60 --json OmniPose/calibration.json TRAIN.LR 0.0004
 
 For each multiplier m of --scales it trains, in this process, --d-warmup-iters discriminator-only iterations (the

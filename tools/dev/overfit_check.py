@@ -3,8 +3,8 @@ persons must reach AP >= --min-ap (0.9). If it cannot, something in the chain is
 placement, flip pairs, decode, rescoring, area) or the recipe cannot fit even a tiny set; both are worth knowing
 before tuning on the full data.
 
-    python tools/overfit_check.py                                   # quickstart config, 64 persons
-    python tools/overfit_check.py --cfg CONFIG --persons 64 --epochs 150 [KEY VALUE ...]
+    python tools/dev/overfit_check.py                                   # quickstart config, 64 persons
+    python tools/dev/overfit_check.py --cfg CONFIG --persons 64 --epochs 150 [KEY VALUE ...]
 
 It generates a small synthetic set (seeded), keeps exactly --persons labelled persons in the training json, trains
 with augmentation off, and evaluates on the training split itself (ground-truth boxes, the config's flip test and

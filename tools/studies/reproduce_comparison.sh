@@ -6,18 +6,18 @@
 #   (c) OmniPoseAN2           tools/train_AN.py --init-from seed k's (a) model_best.pth, E2 fine-tune epochs
 #                             (GAN.WARMUP_EPOCHS W of them train the discriminators only)
 #   (d) OmniPoseAN2_control   (c) with GAN.LAMBDA_P 0.0 GAN.LAMBDA_C 0.0: the same fine-tune without adversarial loss
-# then tools/compare_seeds.py -> docs/ap_per_epoch.png (one colour per run, one line style per seed) and the tables
+# then tools/studies/compare_seeds.py -> docs/ap_per_epoch.png (one colour per run, one line style per seed) and the tables
 # in docs/comparison.md: mean +- sample standard deviation over the seeds per run, and the paired differences
 # (c) - (d) and (b) - (a) with their 95 % t intervals and whether the gain is larger than the seed noise; also the
 # settings, per-run wall times, machine and commands (a README fragment, rewritten on every run).
 # About an hour per seed on a 2-core CPU with the defaults. Calibrate GAN.LAMBDA_P / LAMBDA_C first
-# (tools/calibrate_lambda.py) and pass the chosen values in COMPARISON_OPTS.
+# (tools/studies/calibrate_lambda.py) and pass the chosen values in COMPARISON_OPTS.
 #
-#   bash tools/reproduce_comparison.sh                                   # seed 0
-#   bash tools/reproduce_comparison.sh --seeds 0 1 2                     # or COMPARISON_SEEDS="0 1 2"
-#   COMPARISON_RESUME=1 bash tools/reproduce_comparison.sh --seeds 0 1 2 # after an interruption: finished runs stay
-#   COMPARISON_EPOCHS=3 COMPARISON_FT_EPOCHS=1 COMPARISON_OUT=/tmp/cmp bash tools/reproduce_comparison.sh
-#   COMPARISON_DRY_RUN=1 bash tools/reproduce_comparison.sh --seeds 0 1  # print the commands, run nothing
+#   bash tools/studies/reproduce_comparison.sh                                   # seed 0
+#   bash tools/studies/reproduce_comparison.sh --seeds 0 1 2                     # or COMPARISON_SEEDS="0 1 2"
+#   COMPARISON_RESUME=1 bash tools/studies/reproduce_comparison.sh --seeds 0 1 2 # after an interruption: finished runs stay
+#   COMPARISON_EPOCHS=3 COMPARISON_FT_EPOCHS=1 COMPARISON_OUT=/tmp/cmp bash tools/studies/reproduce_comparison.sh
+#   COMPARISON_DRY_RUN=1 bash tools/studies/reproduce_comparison.sh --seeds 0 1  # print the commands, run nothing
 #
 # Arguments: --seeds K [K ...] (wins over COMPARISON_SEEDS and COMPARISON_SEED); -h / --help prints this.
 # Environment (defaults in brackets):
@@ -53,7 +53,7 @@
 set -Eeuo pipefail
 trap 'echo "reproduce_comparison.sh: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"  # for --help, whatever the caller's folder
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 source tools/_run_common.sh
 
 say() { echo "[comparison] $*"; }
@@ -106,11 +106,11 @@ esac
 [ "$RESUME" = 1 ] && [ "$OVERWRITE" = 1 ] && die "COMPARISON_RESUME=1 keeps finished runs, COMPARISON_OVERWRITE=1 deletes them: set one of the two"
 
 # The config's epochs, LR and run-folder name parts after COMPARISON_OPTS; then the run kinds (folder name, label),
-# in training order pure, scratch, fine-tune, control, from tools/compare_seeds.py (which reads their results).
+# in training order pure, scratch, fine-tune, control, from tools/studies/compare_seeds.py (which reads their results).
 info=$("$PYTHON" -c '
 import sys
 from lib.config import config_name, load_cfg
-from tools.compare_seeds import RUN_KINDS
+from tools.studies.compare_seeds import RUN_KINDS
 cfg = load_cfg(sys.argv[1], sys.argv[2:])
 print(cfg.TRAIN.END_EPOCH, "%g" % cfg.TRAIN.LR, "%g" % (cfg.TRAIN.LR / 10), cfg.DATASET.DATASET, cfg.MODEL.NAME,
       config_name(sys.argv[1]))
@@ -123,7 +123,7 @@ LABELS=()
   read -r CFG_E CFG_LR CFG_LR10 DATASET MODEL CFG_NAME
   while IFS=$'\t' read -r name label; do NAMES+=("$name"); LABELS+=("$label"); done
 } <<< "$info"
-[ ${#NAMES[@]} -eq 4 ] || die "tools/compare_seeds.py RUN_KINDS has ${#NAMES[@]} runs; this script trains 4"
+[ ${#NAMES[@]} -eq 4 ] || die "tools/studies/compare_seeds.py RUN_KINDS has ${#NAMES[@]} runs; this script trains 4"
 E=${COMPARISON_EPOCHS:-$CFG_E}
 FT_LR=${COMPARISON_FT_LR:-$CFG_LR10}
 for pair in "E:$E" "E2:$E2" "W:$W" "FT_VAL_INTERVAL:$FT_VAL"; do
@@ -208,7 +208,7 @@ plan_seed() {
 
 say "config $CFG, seeds ${SEEDS[*]}: E=$E, E2=$E2, W=$W, fine-tune LR $FT_LR; output root $OUT"
 for seed in "${SEEDS[@]}"; do plan_seed "$seed"; done
-COMPARE=("$PYTHON" tools/compare_seeds.py --root "$OUT" --seeds "${SEEDS[@]}" --run-subdir "$DATASET/$MODEL/$CFG_NAME"
+COMPARE=("$PYTHON" tools/studies/compare_seeds.py --root "$OUT" --seeds "${SEEDS[@]}" --run-subdir "$DATASET/$MODEL/$CFG_NAME"
          --out "$DOCS/ap_per_epoch.png" --kinds $(for i in "${RUN_INDICES[@]}"; do echo "${NAMES[$i]}"; done))
 if [ "$DRY" = 1 ]; then
   for seed in "${SEEDS[@]}"; do
@@ -265,7 +265,7 @@ done
 
 mkdir -p "$DOCS"
 say "compare: $(quote "${COMPARE[@]}")"
-TABLE=$("${COMPARE[@]}") || die "tools/compare_seeds.py failed"
+TABLE=$("${COMPARE[@]}") || die "tools/studies/compare_seeds.py failed"
 
 hms() { printf '%dh %02dm %02ds' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }
 wall_cell() {  # seed, run index
@@ -301,7 +301,7 @@ print(", ".join(best))
 fi
 MD="$DOCS/comparison.md"
 {
-  echo "<!-- generated by tools/reproduce_comparison.sh on $(date -u '+%Y-%m-%d %H:%M UTC'); re-run it to regenerate -->"
+  echo "<!-- generated by tools/studies/reproduce_comparison.sh on $(date -u '+%Y-%m-%d %H:%M UTC'); re-run it to regenerate -->"
   echo "### Pure versus adversarial OmniPose ($CFG_NAME, seeds ${SEEDS[*]})"
   echo
   echo "![COCO OKS AP per epoch](ap_per_epoch.png)"  # relative to this file: the graph lies next to it
@@ -332,7 +332,7 @@ MD="$DOCS/comparison.md"
              COMPARISON_FT_LR COMPARISON_FT_VAL_INTERVAL COMPARISON_OPTS COMPARISON_FT_OPTS COMPARISON_OUT; do
     [ -z "${!var:-}" ] || CALL+="$var=$(printf '%q' "${!var}") "
   done
-  echo "Reproduce with \`${CALL}bash tools/reproduce_comparison.sh --seeds ${SEEDS[*]}\`; the commands of its runs (interpreter shown as python):"
+  echo "Reproduce with \`${CALL}bash tools/studies/reproduce_comparison.sh --seeds ${SEEDS[*]}\`; the commands of its runs (interpreter shown as python):"
   echo
   echo '```bash'
   for seed in "${SEEDS[@]}"; do

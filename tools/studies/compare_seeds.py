@@ -1,10 +1,10 @@
 r"""Pure versus adversarial OmniPose over several seeds: mean and spread per run kind, the paired adversarial gain
 with its 95 % interval, and the AP-per-epoch graph with one line per seed.
 
-    python tools/compare_seeds.py --root OmniPose/comparison --seeds 0 1 2 --out docs/ap_per_epoch.png
+    python tools/studies/compare_seeds.py --root OmniPose/comparison --seeds 0 1 2 --out docs/ap_per_epoch.png
 
-Reads <root>/seed<k>/<run>/<run subdir>/metrics.jsonl for the four runs of tools/reproduce_comparison.sh (RUN_KINDS;
---kinds OmniPoseAN2 OmniPoseAN2_control for a fine-tune-only comparison)
+Reads <root>/seed<k>/<run>/<run subdir>/metrics.jsonl for the four runs of tools/studies/reproduce_comparison.sh
+(RUN_KINDS; --kinds OmniPoseAN2 OmniPoseAN2_control for a fine-tune-only comparison)
 and prints markdown:
   * one row per run kind: final AP, best AP, final AP (v=1 only), final acc v=1 as mean ± sample standard deviation
     over the seeds;
@@ -25,10 +25,10 @@ from collections import namedtuple
 from matplotlib.lines import Line2D
 from scipy.stats import t as student_t
 
-from tools.plot_runs import load_runs, new_ap_axes, plot_ap_line, save_figure
+from tools.analysis.plot_runs import load_runs, new_ap_axes, plot_ap_line, save_figure
 
 RunKind = namedtuple("RunKind", "name label fine_tune")
-# The order tools/reproduce_comparison.sh trains them in (it reads names and labels from here).
+# The order tools/studies/reproduce_comparison.sh trains them in (it reads names and labels from here).
 RUN_KINDS = (
     RunKind("OmniPose", "OmniPose (pure)", False),
     RunKind("OmniPoseAN", "OmniPoseAN (adversarial from scratch)", False),
@@ -58,8 +58,8 @@ def discover_seeds(root):
     seeds = sorted(int(m.group(1)) for m in (re.fullmatch(r"seed(\d+)", n) for n in os.listdir(root)) if m) \
         if os.path.isdir(root) else []
     if not seeds:
-        raise FileNotFoundError(f"{root}: no seed<k> folders (expected the layout of tools/reproduce_comparison.sh: "
-                                f"{root}/seed0/OmniPose/...)")
+        raise FileNotFoundError(f"{root}: no seed<k> folders (expected the layout of "
+                                f"tools/studies/reproduce_comparison.sh: {root}/seed0/OmniPose/...)")
     return seeds
 
 
