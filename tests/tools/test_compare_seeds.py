@@ -137,6 +137,20 @@ def test_graph_lines_per_seed_and_offsets(tmp_path, monkeypatch):
     assert {s for _, _, _, s in drawn[:4]} == {"-"} and {s for _, _, _, s in drawn[4:]} == {"--"}
 
 
+def test_graph_goes_under_omnipose_reports_unless_docs(tmp_path, monkeypatch):
+    """Without --out the graph lands in OmniPose/reports/ (nothing under docs/); --docs writes the committed graph's
+    place; --out and --docs together are refused."""
+    root = write_fake_runs(tmp_path / "cmp", seeds=(0,))
+    monkeypatch.chdir(tmp_path)  # the default paths are relative to the caller's folder, as from the repository root
+    compare_seeds.main(["--root", str(root)])
+    assert (tmp_path / "OmniPose/reports/comparison/ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    assert not (tmp_path / "docs").exists()
+    compare_seeds.main(["--root", str(root), "--docs"])
+    assert (tmp_path / "docs/results/comparison/ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(SystemExit) as refused:
+        compare_seeds.main(["--root", str(root), "--docs", "--out", str(tmp_path / "ap.png")])
+    assert refused.value.code == 2 and not (tmp_path / "ap.png").exists()
+
 def test_errors_name_what_is_missing(tmp_path):
     root = write_fake_runs(tmp_path / "cmp", seeds=(0,))
     with pytest.raises(FileNotFoundError, match=r"seed5.*OmniPose"):

@@ -87,6 +87,17 @@ def test_one_value_per_run(two_runs, tmp_path, capsys, flag):
     assert f"{flag} needs one value per run (2), got 1" in capsys.readouterr().err
 
 
+def test_graph_goes_under_omnipose_reports_unless_docs(two_runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default paths are relative to the caller's folder, as from the repository root
+    plot_runs.main([str(two_runs[0])])
+    assert (tmp_path / "OmniPose/reports/plot_runs/ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    assert not (tmp_path / "docs").exists()
+    plot_runs.main([str(two_runs[0]), "--docs"])
+    assert (tmp_path / "docs/results/plot_runs/ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(SystemExit) as refused:
+        plot_runs.main([str(two_runs[0]), "--docs", "--out", str(tmp_path / "ap.png")])
+    assert refused.value.code == 2 and not (tmp_path / "ap.png").exists()
+
 # ---------------------------------------------------------------- tools/analysis/draw_architecture.py
 
 
@@ -97,3 +108,12 @@ def test_draw_architecture_writes_png(tmp_path):
     assert data[:8] == PNG_MAGIC and 20_000 < len(data) < 250_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")  # IHDR
     assert (width, height) == (1400, 740)
+
+
+def test_draw_architecture_goes_under_omnipose_reports_unless_docs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert draw_architecture.main([]) == "OmniPose/reports/architecture/adversarial_architecture.png"
+    assert (tmp_path / "OmniPose/reports/architecture/adversarial_architecture.png").read_bytes()[:8] == PNG_MAGIC
+    assert not (tmp_path / "docs").exists()
+    assert draw_architecture.main(["--docs"]) == "docs/adversarial_architecture.png"
+    assert (tmp_path / "docs/adversarial_architecture.png").read_bytes()[:8] == PNG_MAGIC

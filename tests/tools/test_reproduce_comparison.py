@@ -71,7 +71,16 @@ def test_dry_run_default_is_one_seed(tmp_path):
     assert all("SEED 0 " in line for line in commands)
     assert [_output_dir(c) for c in commands] == [f"{out}/seed0/{run}" for run in RUNS]
     assert f"tools/studies/compare_seeds.py --root {out} --seeds 0 --run-subdir {BENCHMARK_SUBDIR}" in proc.stdout
+    # the page and graph go under OmniPose/ by default; docs/ only on request
+    assert "report: OmniPose/reports/comparison/comparison.md and OmniPose/reports/comparison/ap_per_epoch.png" \
+        in proc.stdout and "--out OmniPose/reports/comparison/ap_per_epoch.png" in proc.stdout
     assert not out.exists()
+    to_docs = _script("--docs", COMPARISON_DRY_RUN=1, COMPARISON_OUT=out)
+    assert to_docs.returncode == 0 and "--out docs/results/comparison/ap_per_epoch.png" in to_docs.stdout
+    to_folder = _script(COMPARISON_DRY_RUN=1, COMPARISON_OUT=out, COMPARISON_DOCS=tmp_path / "pages")
+    assert f"report: {tmp_path / 'pages'}/comparison.md" in to_folder.stdout
+    both = _script("--docs", COMPARISON_DRY_RUN=1, COMPARISON_DOCS=tmp_path / "pages")
+    assert both.returncode != 0 and "give one of the two" in both.stderr
 
 
 def test_dry_run_several_seeds(tmp_path):
@@ -318,6 +327,27 @@ def test_flow_scratch_only_with_stub_trainers(stub_env):
     assert "fine-tune" not in md and "TRAIN.WARMUP_ITERS 0" not in md
     assert len(_wall_rows(md)) == 2 and md.count("tools/train_AN.py --cfg") == 2
 
+
+def test_report_goes_under_omnipose_reports_unless_docs(stub_env, repo_view):
+    """Started from a stand-in repository folder without COMPARISON_DOCS: the page and graph land in its
+    OmniPose/reports/comparison/ and no docs/ folder appears; with --docs they go to docs/results/comparison/ and the
+    page's reproduce command carries --docs."""
+    env = {k: v for k, v in stub_env.items() if k != "COMPARISON_DOCS"}
+    run = ["bash", str(repo_view / "tools" / "studies" / "reproduce_comparison.sh"), "--seeds", "0"]
+    proc = subprocess.run(run, env=_env(**env, COMPARISON_RUNS="scratch"), capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = repo_view / "OmniPose" / "reports" / "comparison"
+    assert (report / "ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    assert "| OmniPose (pure) | 1 |" in (report / "comparison.md").read_text()
+    assert not (repo_view / "docs").exists()
+
+    proc = subprocess.run(run + ["--docs"], env=_env(**env, COMPARISON_RUNS="scratch", COMPARISON_OVERWRITE=1),
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    page = repo_view / "docs" / "results" / "comparison"
+    assert (page / "ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    assert "reproduce_comparison.sh --seeds 0 --docs`" in (page / "comparison.md").read_text()
 
 def test_resume_after_an_interruption(stub_env):
     """Seed 0 finished; seed 1 stopped in OmniPoseAN (checkpoint after epoch 1) before its control ran; seed 2 new."""

@@ -2,7 +2,7 @@ r"""AP per epoch of several runs from their metrics.jsonl files (the pure-versus
 table of each run's final and best stats.
 
     python tools/analysis/plot_runs.py OmniPose/trained/coco/omnipose/omnipose_quickstart \
-        OmniPose/trained_GAN/coco/omnipose/omnipose_quickstart --labels OmniPose OmniPoseAN --out docs/ap_per_epoch.png
+        OmniPose/trained_GAN/coco/omnipose/omnipose_quickstart --labels OmniPose OmniPoseAN --out /tmp/ap.png
 """
 import argparse
 import os
@@ -16,6 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lib.core.engine import read_metrics  # noqa: E402
 
 TABLE_STATS = ["AP", "AP .5", "AP .75", "AR", "AP (v=1 only)", "acc v=1", "acc v=2"]
+# Where the graph goes without --out: under OmniPose/ unless a person means to write it into docs/ (--docs).
+REPORT_OUT = "OmniPose/reports/plot_runs/ap_per_epoch.png"
+DOCS_OUT = "docs/results/plot_runs/ap_per_epoch.png"
 
 
 def load_runs(run_dirs, labels=None):
@@ -79,16 +82,19 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="run folders holding metrics.jsonl")
     parser.add_argument("--labels", nargs="+", help="legend labels, one per run")
     parser.add_argument("--offsets", nargs="+", type=int, help="epochs to add per run (a fine-tune after E epochs)")
-    parser.add_argument("--out", default="docs/ap_per_epoch.png", help="PNG to write")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", help=f"PNG to write [{REPORT_OUT}]")
+    where.add_argument("--docs", action="store_true", help=f"write the graph to {DOCS_OUT} instead")
     args = parser.parse_args(argv)
     for name, values in (("--labels", args.labels), ("--offsets", args.offsets)):
         if values and len(values) != len(args.runs):
             parser.error(f"{name} needs one value per run ({len(args.runs)}), got {len(values)}")
     runs = load_runs(args.runs, args.labels)
-    plot(runs, args.out, args.offsets)
+    out = args.out or (DOCS_OUT if args.docs else REPORT_OUT)
+    plot(runs, out, args.offsets)
     text = table(runs)
     print(text)
-    print(f"graph written to {args.out}", file=sys.stderr)
+    print(f"graph written to {out}", file=sys.stderr)
     return text
 
 
