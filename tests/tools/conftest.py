@@ -1,7 +1,4 @@
-"""Shared fixtures for the tool smoke tests: a tiny synthetic COCO-format set, a tiny OmniPose config, and a stand-in
-repository folder for the study scripts."""
-from pathlib import Path
-
+"""Shared fixtures for the tool smoke tests: a tiny synthetic COCO-format set and a tiny OmniPose config."""
 import pytest
 import torch
 
@@ -9,7 +6,6 @@ from lib.dataset.synthetic import generate
 from tests.helpers import narrow_model_opts
 
 QUICKSTART = "experiments/synthetic/omnipose_quickstart.yaml"
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -17,18 +13,6 @@ def tiny_synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
     generate(str(root), n_train=20, n_val=6, seed=3)
     return root
-
-
-@pytest.fixture
-def repo_view(tmp_path):
-    """A folder whose tools/, experiments/ and lib/ link to the repository's: a study script started from it takes
-    it for the repository root, so the outputs it writes there by default (OmniPose/reports/, or docs/ with --docs)
-    land in tmp_path and the real docs/ stays untouched."""
-    view = tmp_path / "repo"
-    view.mkdir()
-    for name in ("tools", "experiments", "lib"):
-        (view / name).symlink_to(REPO / name, target_is_directory=True)
-    return view
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +33,15 @@ def tiny_opts(root, output_dir, epochs=2):
         "GAN.POSE_WIDTHS", "[8,16,16,16,16]", "GAN.POSE_DEC_WIDTHS", "[16,16,8]",
         "GAN.CONF_WIDTHS", "[8,8,8,8,8]", "GAN.CONF_DEC_WIDTHS", "[8,8,8]",
     ]
+
+
+@pytest.fixture
+def repo_view(tmp_path, request):
+    """A folder whose tools/, experiments/ and lib/ link to the repository's: a study script started from it takes
+    it for the repository root, so the outputs it writes there by default (OmniPose/reports/, or docs/ with --docs)
+    land in tmp_path and the real docs/ stays untouched."""
+    view = tmp_path / "repo"
+    view.mkdir()
+    for name in ("tools", "experiments", "lib"):
+        (view / name).symlink_to(request.config.rootpath / name, target_is_directory=True)
+    return view
