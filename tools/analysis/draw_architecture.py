@@ -1,6 +1,6 @@
 """Block diagram of the adversarial setup (OmniPose generator against a Pose and a Confidence Discriminator), drawn
-with matplotlib patches only. Content: the adversarial design's section 5 (discriminators, labels, losses, training
-step), as implemented in lib/models/discriminator.py and lib/core/function_AN.py.
+with matplotlib patches only. Content: the discriminators, labels, losses and training step as implemented in
+lib/models/discriminator.py and lib/core/function_AN.py.
 
     python tools/analysis/draw_architecture.py             # OmniPose/reports/architecture/ (1400 x 740 px)
     python tools/analysis/draw_architecture.py --docs      # the committed docs/adversarial_architecture.png

@@ -156,7 +156,7 @@ def parse_args(argv=None):
     parser.add_argument("--cfg", required=True, help="experiment yaml")
     parser.add_argument("--init-from", default="", help="generator weights to start from (a fine-tune's calibration)")
     parser.add_argument("--scales", nargs="+", type=float, default=[0.3, 1.0, 3.0],
-                        help="multipliers of the config's LAMBDA_P and LAMBDA_C [0.3 1 3: spec 5.5's 0.003-0.03]")
+                        help="multipliers of the config's LAMBDA_P and LAMBDA_C [0.3 1 3: 0.003-0.03 from the defaults]")
     parser.add_argument("--iters", type=int, default=60, help="adversarial iterations per multiplier [60]")
     parser.add_argument("--d-warmup-iters", type=int, default=0,
                         help="discriminator-only iterations before the measured ones, so D has learned something [0]")

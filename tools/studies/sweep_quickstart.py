@@ -1,4 +1,4 @@
-r"""Fixed-wall-clock sweep of the CPU quickstart recipe (issue #11): every variant gets the same minutes of training.
+r"""Fixed-wall-clock sweep of the CPU quickstart recipe: every variant gets the same minutes of training.
 
     python tools/studies/sweep_quickstart.py --minutes 3 --out OmniPose/sweep                 # every variant
     python tools/studies/sweep_quickstart.py --minutes 3 --variants base lr_2e-3 w12 --out OmniPose/sweep
