@@ -17,9 +17,9 @@ ensure_synthetic() {
   case "$root" in
     *synthetic*)
       if [ ! -f "$root/annotations/person_keypoints_val2017.json" ] || [ ! -f "$root/annotations/person_keypoints_train2017.json" ]; then
-        echo "[run] $root has no synthetic dataset yet: generating it (tools/make_synthetic_coco.py --preset $preset, $n_train train / $n_val val images, one-time)"
-        "$PYTHON" tools/make_synthetic_coco.py --out "$root" --preset "$preset" --train "$n_train" --val "$n_val" --workers 2 ${SYNTHETIC_ARGS:-} || return 1
-      elif ! why=$("$PYTHON" tools/make_synthetic_coco.py --check --out "$root" --preset "$preset" --train "$n_train" --val "$n_val" ${SYNTHETIC_ARGS:-}); then
+        echo "[run] $root has no synthetic dataset yet: generating it (tools/data/make_synthetic_coco.py --preset $preset, $n_train train / $n_val val images, one-time)"
+        "$PYTHON" tools/data/make_synthetic_coco.py --out "$root" --preset "$preset" --train "$n_train" --val "$n_val" --workers 2 ${SYNTHETIC_ARGS:-} || return 1
+      elif ! why=$("$PYTHON" tools/data/make_synthetic_coco.py --check --out "$root" --preset "$preset" --train "$n_train" --val "$n_val" ${SYNTHETIC_ARGS:-}); then
         # Kept (never deleted here: it may be someone's on purpose), but its numbers are not this version's.
         echo "[run] WARNING: $root is not what this version generates for $cfg: $why"
         echo "[run] WARNING: results will differ from the README's; delete $root to regenerate it"

@@ -12,7 +12,7 @@ from lib.config import load_cfg
 from lib.dataset import build_dataset
 from lib.dataset.keypoint_info import LSP_KEYPOINTS
 from lib.dataset.lsp import LSPDataset, read_lsp_joints
-from tools.make_lsp_fixture import write_lsp_fixture
+from tools.data.make_lsp_fixture import write_lsp_fixture
 
 SMALL = ["DATASET.DATASET", "lsp", "MODEL.NUM_JOINTS", "14", "MODEL.IMAGE_SIZE", "[48, 64]",
          "MODEL.HEATMAP_SIZE", "[12, 16]", "MODEL.SIGMA", "1.0"]

@@ -1,4 +1,4 @@
-"""Tests of the synthetic COCO person-keypoint generator (lib/dataset/synthetic/, tools/make_synthetic_coco.py)."""
+"""Tests of the synthetic COCO person-keypoint generator (lib/dataset/synthetic/, tools/data/make_synthetic_coco.py)."""
 import contextlib
 import io
 import json
@@ -10,7 +10,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from lib.dataset import synthetic
-from tools import dataset_stats, make_synthetic_coco
+from tools.analysis import dataset_stats
+from tools.data import make_synthetic_coco
 
 N_TRAIN, N_VAL, SEED = 6, 4, 3
 SETS = ("train2017", "val2017")

@@ -33,3 +33,15 @@ def tiny_opts(root, output_dir, epochs=2):
         "GAN.POSE_WIDTHS", "[8,16,16,16,16]", "GAN.POSE_DEC_WIDTHS", "[16,16,8]",
         "GAN.CONF_WIDTHS", "[8,8,8,8,8]", "GAN.CONF_DEC_WIDTHS", "[8,8,8]",
     ]
+
+
+@pytest.fixture
+def repo_view(tmp_path, request):
+    """A folder whose tools/, experiments/ and lib/ link to the repository's: a study script started from it takes
+    it for the repository root, so the outputs it writes there by default (OmniPose/reports/, or docs/ with --docs)
+    land in tmp_path and the real docs/ stays untouched."""
+    view = tmp_path / "repo"
+    view.mkdir()
+    for name in ("tools", "experiments", "lib"):
+        (view / name).symlink_to(request.config.rootpath / name, target_is_directory=True)
+    return view

@@ -1,10 +1,10 @@
-"""tools/bf16_gradient_check.py: compares whole-model bf16 gradients with fp32's and flags non-finite ones."""
+"""tools/dev/bf16_gradient_check.py: compares whole-model bf16 gradients with fp32's and flags non-finite ones."""
 import pytest
 import torch
 from conftest import QUICKSTART, tiny_opts
 
 from lib.utils import amp as precision
-from tools import bf16_gradient_check as check
+from tools.dev import bf16_gradient_check as check
 
 needs_bf16 = pytest.mark.skipif(not precision.cpu_has_native_bf16(),
                                 reason="CPU bf16 autocast is only used where the CPU has AVX512-BF16 or AMX")

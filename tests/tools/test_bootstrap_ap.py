@@ -1,12 +1,12 @@
-"""tools/bootstrap_ap.py: resampling keeps each drawn image's ground truth and predictions together under a new id,
-perfect predictions score 1 on every draw, a paired difference of a model with itself is 0, and a model that misses
-one image's persons gets an interval that contains its full-set AP and is not a point."""
+"""tools/analysis/bootstrap_ap.py: resampling keeps each drawn image's ground truth and predictions together under a
+new id, perfect predictions score 1 on every draw, a paired difference of a model with itself is 0, and a model that
+misses one image's persons gets an interval that contains its full-set AP and is not a point."""
 import json
 
 import numpy as np
 import pytest
 
-from tools import bootstrap_ap
+from tools.analysis import bootstrap_ap
 
 KPTS = 17
 

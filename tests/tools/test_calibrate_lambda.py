@@ -1,5 +1,5 @@
-"""tools/calibrate_lambda.py: a tiny in-process calibration (2 iterations per multiplier, paired by seed), the table
-and json it writes, the choice of a multiplier from made-up measurements, and its errors."""
+"""tools/studies/calibrate_lambda.py: a tiny in-process calibration (2 iterations per multiplier, paired by seed), the
+table and json it writes, the choice of a multiplier from made-up measurements, and its errors."""
 import json
 import math
 import statistics
@@ -8,7 +8,7 @@ import pytest
 from conftest import QUICKSTART, tiny_opts
 
 from lib.config import load_cfg
-from tools import calibrate_lambda
+from tools.studies import calibrate_lambda
 
 
 def test_tiny_calibration_is_paired_and_reported(tiny_synthetic, tmp_path, capsys):

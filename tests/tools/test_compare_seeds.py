@@ -1,11 +1,11 @@
-"""tools/compare_seeds.py on fake per-seed run folders: mean ± sample sd per run, paired differences with their
+"""tools/studies/compare_seeds.py on fake per-seed run folders: mean ± sample sd per run, paired differences with their
 t intervals checked against values worked out by hand, the verdict wording, one seed, the graph, and errors."""
 import math
 
 import pytest
 
 from lib.core.workdir import append_metrics
-from tools import compare_seeds
+from tools.studies import compare_seeds
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUBDIR = "coco/omnipose/omnipose_benchmark"
@@ -136,6 +136,20 @@ def test_graph_lines_per_seed_and_offsets(tmp_path, monkeypatch):
     assert [c for _, _, c, _ in drawn[:4]] == [c for _, _, c, _ in drawn[4:]] and len({c for _, _, c, _ in drawn}) == 4
     assert {s for _, _, _, s in drawn[:4]} == {"-"} and {s for _, _, _, s in drawn[4:]} == {"--"}
 
+
+def test_graph_goes_under_omnipose_reports_unless_docs(tmp_path, monkeypatch):
+    """Without --out the graph lands in OmniPose/reports/ (nothing under docs/); --docs writes the committed graph's
+    place; --out and --docs together are refused."""
+    root = write_fake_runs(tmp_path / "cmp", seeds=(0,))
+    monkeypatch.chdir(tmp_path)  # the default paths are relative to the caller's folder, as from the repository root
+    compare_seeds.main(["--root", str(root)])
+    assert (tmp_path / "OmniPose/reports/comparison/ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    assert not (tmp_path / "docs").exists()
+    compare_seeds.main(["--root", str(root), "--docs"])
+    assert (tmp_path / "docs/results/comparison/ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(SystemExit) as refused:
+        compare_seeds.main(["--root", str(root), "--docs", "--out", str(tmp_path / "ap.png")])
+    assert refused.value.code == 2 and not (tmp_path / "ap.png").exists()
 
 def test_errors_name_what_is_missing(tmp_path):
     root = write_fake_runs(tmp_path / "cmp", seeds=(0,))

@@ -1,10 +1,11 @@
-"""tools/dataset_stats.py on the real fixtures: segment areas are decoded, visibility shares and sizes counted."""
+"""tools/analysis/dataset_stats.py on the real fixtures: segment areas are decoded, visibility shares and sizes
+counted."""
 import json
 from pathlib import Path
 
 import pytest
 
-from tools import dataset_stats
+from tools.analysis import dataset_stats
 
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 OCHUMAN = FIXTURES / "ochuman" / "test_ochuman.json"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tools import demo, train, train_AN
-from tools.make_lsp_fixture import write_lsp_fixture
+from tools.data.make_lsp_fixture import write_lsp_fixture
 
 torch.set_num_threads(1)
 torch.set_flush_denormal(True)

@@ -1,4 +1,5 @@
-"""tools/model_info.py: the printed report, and FlopCounterMode's counts checked against an independent count."""
+"""tools/analysis/model_info.py: the printed report, and FlopCounterMode's counts checked against an independent
+count."""
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ import torch.nn as nn
 
 from lib.config import load_cfg
 from lib.models import build_generator
-from tools.model_info import main
+from tools.analysis.model_info import main
 from tests.helpers import narrow_model_opts
 
 torch.set_flush_denormal(True)

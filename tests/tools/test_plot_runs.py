@@ -1,11 +1,11 @@
-"""tools/plot_runs.py on fake run folders (graph, table, errors) and tools/draw_architecture.py
-(tools/reproduce_comparison.sh: test_reproduce_comparison.py)."""
+"""tools/analysis/plot_runs.py on fake run folders (graph, table, errors) and tools/analysis/draw_architecture.py
+(tools/studies/reproduce_comparison.sh: test_reproduce_comparison.py)."""
 import os
 
 import pytest
 
 from lib.core.workdir import append_metrics
-from tools import draw_architecture, plot_runs
+from tools.analysis import draw_architecture, plot_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -87,7 +87,18 @@ def test_one_value_per_run(two_runs, tmp_path, capsys, flag):
     assert f"{flag} needs one value per run (2), got 1" in capsys.readouterr().err
 
 
-# ---------------------------------------------------------------- tools/draw_architecture.py
+def test_graph_goes_under_omnipose_reports_unless_docs(two_runs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default paths are relative to the caller's folder, as from the repository root
+    plot_runs.main([str(two_runs[0])])
+    assert (tmp_path / "OmniPose/reports/plot_runs/ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    assert not (tmp_path / "docs").exists()
+    plot_runs.main([str(two_runs[0]), "--docs"])
+    assert (tmp_path / "docs/results/plot_runs/ap_per_epoch.png").read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(SystemExit) as refused:
+        plot_runs.main([str(two_runs[0]), "--docs", "--out", str(tmp_path / "ap.png")])
+    assert refused.value.code == 2 and not (tmp_path / "ap.png").exists()
+
+# ---------------------------------------------------------------- tools/analysis/draw_architecture.py
 
 
 def test_draw_architecture_writes_png(tmp_path):
@@ -97,3 +108,12 @@ def test_draw_architecture_writes_png(tmp_path):
     assert data[:8] == PNG_MAGIC and 20_000 < len(data) < 250_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")  # IHDR
     assert (width, height) == (1400, 740)
+
+
+def test_draw_architecture_goes_under_omnipose_reports_unless_docs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert draw_architecture.main([]) == "OmniPose/reports/architecture/adversarial_architecture.png"
+    assert (tmp_path / "OmniPose/reports/architecture/adversarial_architecture.png").read_bytes()[:8] == PNG_MAGIC
+    assert not (tmp_path / "docs").exists()
+    assert draw_architecture.main(["--docs"]) == "docs/adversarial_architecture.png"
+    assert (tmp_path / "docs/adversarial_architecture.png").read_bytes()[:8] == PNG_MAGIC

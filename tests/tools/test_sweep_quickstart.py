@@ -1,11 +1,11 @@
-"""tools/sweep_quickstart.py: every variant gets the same training minutes (from a calibrated speed), and the report
-(table, json, plot) comes from the runs' own metrics."""
+"""tools/studies/sweep_quickstart.py: every variant gets the same training minutes (from a calibrated speed), and the
+report (table, json, plot) comes from the runs' own metrics."""
 import json
 
 from conftest import QUICKSTART, tiny_opts
 
 from lib.config import load_cfg
-from tools import sweep_quickstart
+from tools.studies import sweep_quickstart
 
 
 def test_two_variants_end_to_end(tiny_synthetic, tmp_path):

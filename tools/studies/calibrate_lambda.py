@@ -1,8 +1,9 @@
 r"""Calibrates the adversarial weights GAN.LAMBDA_P / GAN.LAMBDA_C by the gradient ratio:
 rho = ||d(lambda * L_adv)/d output|| / ||d L_mse/d output|| should sit in 0.05-0.2.
 
-    python tools/calibrate_lambda.py --cfg experiments/synthetic/omnipose_benchmark.yaml --d-warmup-iters 50 --iters 60
-    python tools/calibrate_lambda.py --cfg X --init-from OmniPose/comparison/seed0/OmniPose/.../model_best.pth \
+    python tools/studies/calibrate_lambda.py --cfg experiments/synthetic/omnipose_benchmark.yaml --d-warmup-iters 50 \
+        --iters 60
+    python tools/studies/calibrate_lambda.py --cfg X --init-from OmniPose/comparison/seed0/OmniPose/.../model_best.pth \
         --scales 0.3 1 3 --d-warmup-iters 50 --iters 60 --json OmniPose/calibration.json TRAIN.LR 0.0004
 
 For each multiplier m of --scales it trains, in this process, --d-warmup-iters discriminator-only iterations (the
@@ -154,7 +155,7 @@ def parse_args(argv=None):
     parser.add_argument("--cfg", required=True, help="experiment yaml")
     parser.add_argument("--init-from", default="", help="generator weights to start from (a fine-tune's calibration)")
     parser.add_argument("--scales", nargs="+", type=float, default=[0.3, 1.0, 3.0],
-                        help="multipliers of the config's LAMBDA_P and LAMBDA_C [0.3 1 3: spec 5.5's 0.003-0.03]")
+                        help="multipliers of the config's LAMBDA_P and LAMBDA_C [0.3 1 3: 0.003-0.03 from the defaults]")
     parser.add_argument("--iters", type=int, default=60, help="adversarial iterations per multiplier [60]")
     parser.add_argument("--d-warmup-iters", type=int, default=0,
                         help="discriminator-only iterations before the measured ones, so D has learned something [0]")

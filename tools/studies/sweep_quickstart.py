@@ -1,8 +1,8 @@
-r"""Fixed-wall-clock sweep of the CPU quickstart recipe (issue #11): every variant gets the same minutes of training.
+r"""Fixed-wall-clock sweep of the CPU quickstart recipe: every variant gets the same minutes of training.
 
-    python tools/sweep_quickstart.py --minutes 3 --out OmniPose/sweep                 # every variant
-    python tools/sweep_quickstart.py --minutes 3 --variants base lr_2e-3 w12 --out OmniPose/sweep
-    python tools/sweep_quickstart.py --plot-only --out OmniPose/sweep --best 4        # table + plot of what ran
+    python tools/studies/sweep_quickstart.py --minutes 3 --out OmniPose/sweep                 # every variant
+    python tools/studies/sweep_quickstart.py --minutes 3 --variants base lr_2e-3 w12 --out OmniPose/sweep
+    python tools/studies/sweep_quickstart.py --plot-only --out OmniPose/sweep --best 4        # table + plot of what ran
 
 For each variant (a list of config overrides on --cfg, see VARIANTS) it first times --calib-iters real training
 iterations (data loading included), then sets the iteration count that fills --minutes at that speed and trains
@@ -19,6 +19,7 @@ import os
 import sys
 import time
 
+from lib.core.launch import train_in_subprocess
 from lib.core.workdir import read_metrics
 
 DEFAULT_CFG = "experiments/synthetic/omnipose_quickstart.yaml"
@@ -61,9 +62,7 @@ VARIANTS = {
 
 
 def _train(cfg, opts):
-    from tools import train
-
-    return train.main(["--cfg", cfg] + opts)
+    return train_in_subprocess(cfg, opts)
 
 
 def _common_opts(out_dir, name, extra):

@@ -3,10 +3,11 @@
 One training batch (real crops of the configured dataset), the configured generator as the trainers build it, its
 loss: every parameter's gradient under CPU bf16 autocast (oneDNN, channels_last and contiguous) is compared with
 fp32's, next to the same bf16 autocast with oneDNN switched off (torch's own kernels) as the baseline of plain bf16
-rounding. A kernel that computes wrong gradients (as tools/probe_precision.py finds layer by layer) shows as a
+rounding. A kernel that computes wrong gradients (as tools/dev/probe_precision.py finds layer by layer) shows as a
 parameter whose oneDNN error is far above the baseline's; equal columns mean bf16 rounding, not a broken kernel.
 
-    python tools/bf16_gradient_check.py --cfg experiments/synthetic/omnipose_quickstart.yaml [--batches 2] [KEY VALUE ...]
+    python tools/dev/bf16_gradient_check.py --cfg experiments/synthetic/omnipose_quickstart.yaml [--batches 2] \
+        [KEY VALUE ...]
 
 Prints the parameters with the largest oneDNN/baseline ratio and the medians; exits 1 on a non-finite gradient.
 """

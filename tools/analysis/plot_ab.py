@@ -1,12 +1,12 @@
 r"""Seed-aggregated curves of an A/B: a metric per epoch (mean over seeds, min-max band) for each arm, one panel per
 metric, and a markdown table of each arm's final value (mean +- std over seeds, and the seeds' values).
 
-    python tools/plot_ab.py --arm "hourglass, MSE" OUT/hourglass/mse/seed0 OUT/hourglass/mse/seed1 \
+    python tools/analysis/plot_ab.py --arm "hourglass, MSE" OUT/hourglass/mse/seed0 OUT/hourglass/mse/seed1 \
         --arm "hourglass, balanced BCE" OUT/hourglass/bce_balanced/seed0 OUT/hourglass/bce_balanced/seed1 \
         --metrics AP "box PCK@0.1" --out docs/ab_heatmap_loss.png
 
 Each run folder is a training run folder holding metrics.jsonl (the one metrics writer, lib.core.workdir); its
-evaluated epochs are read. Written by tools/ab_heatmap_loss.sh; usable for any seeds x arms comparison.
+evaluated epochs are read. Written by tools/studies/ab_heatmap_loss.sh; usable for any seeds x arms comparison.
 """
 import argparse
 import math

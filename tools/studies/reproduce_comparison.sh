@@ -6,20 +6,22 @@
 #   (c) OmniPoseAN2           tools/train_AN.py --init-from seed k's (a) model_best.pth, E2 fine-tune epochs
 #                             (GAN.WARMUP_EPOCHS W of them train the discriminators only)
 #   (d) OmniPoseAN2_control   (c) with GAN.LAMBDA_P 0.0 GAN.LAMBDA_C 0.0: the same fine-tune without adversarial loss
-# then tools/compare_seeds.py -> docs/ap_per_epoch.png (one colour per run, one line style per seed) and the tables
-# in docs/comparison.md: mean +- sample standard deviation over the seeds per run, and the paired differences
+# then tools/studies/compare_seeds.py -> REPORT/ap_per_epoch.png (one colour per run, one line style per seed) and the
+# tables in REPORT/comparison.md: mean +- sample standard deviation over the seeds per run, and the paired differences
 # (c) - (d) and (b) - (a) with their 95 % t intervals and whether the gain is larger than the seed noise; also the
-# settings, per-run wall times, machine and commands (a README fragment, rewritten on every run).
+# settings, per-run wall times, machine and commands (a page rewritten on every run). REPORT is
+# OmniPose/reports/comparison; with --docs it is docs/results/comparison, to update a committed page on purpose.
 # About an hour per seed on a 2-core CPU with the defaults. Calibrate GAN.LAMBDA_P / LAMBDA_C first
-# (tools/calibrate_lambda.py) and pass the chosen values in COMPARISON_OPTS.
+# (tools/studies/calibrate_lambda.py) and pass the chosen values in COMPARISON_OPTS.
 #
-#   bash tools/reproduce_comparison.sh                                   # seed 0
-#   bash tools/reproduce_comparison.sh --seeds 0 1 2                     # or COMPARISON_SEEDS="0 1 2"
-#   COMPARISON_RESUME=1 bash tools/reproduce_comparison.sh --seeds 0 1 2 # after an interruption: finished runs stay
-#   COMPARISON_EPOCHS=3 COMPARISON_FT_EPOCHS=1 COMPARISON_OUT=/tmp/cmp bash tools/reproduce_comparison.sh
-#   COMPARISON_DRY_RUN=1 bash tools/reproduce_comparison.sh --seeds 0 1  # print the commands, run nothing
+#   bash tools/studies/reproduce_comparison.sh                                   # seed 0
+#   bash tools/studies/reproduce_comparison.sh --seeds 0 1 2                     # or COMPARISON_SEEDS="0 1 2"
+#   COMPARISON_RESUME=1 bash tools/studies/reproduce_comparison.sh --seeds 0 1 2 # after an interruption: finished runs stay
+#   COMPARISON_EPOCHS=3 COMPARISON_FT_EPOCHS=1 COMPARISON_OUT=/tmp/cmp bash tools/studies/reproduce_comparison.sh
+#   COMPARISON_DRY_RUN=1 bash tools/studies/reproduce_comparison.sh --seeds 0 1  # print the commands, run nothing
 #
-# Arguments: --seeds K [K ...] (wins over COMPARISON_SEEDS and COMPARISON_SEED); -h / --help prints this.
+# Arguments: --seeds K [K ...] (wins over COMPARISON_SEEDS and COMPARISON_SEED); --docs writes the graph and
+# comparison.md into docs/results/comparison instead of OmniPose/reports/comparison; -h / --help prints this.
 # Environment (defaults in brackets):
 #   COMPARISON_CFG          experiment yaml [experiments/synthetic/omnipose_benchmark.yaml: the default, harder data]
 #   COMPARISON_OUT          output root; the runs land in <root>/seed<k>/<run>/<dataset>/<model>/<config name>
@@ -40,7 +42,9 @@
 #                           quickstart's or a released COCO model; the seed then varies the discriminators, the data
 #                           order and augmentation, not the starting generator) [all]
 #   COMPARISON_INIT_FROM    the generator weights the finetune runs start from (COMPARISON_RUNS=finetune only)
-#   COMPARISON_DOCS         where the graph and comparison.md go [docs]
+#   COMPARISON_DOCS         where the graph and comparison.md go, e.g. docs/results/comparison_finetune to
+#                           regenerate that committed page [OmniPose/reports/comparison; docs/results/comparison
+#                           with --docs]
 #   COMPARISON_OVERWRITE=1  delete the run folders of the requested seeds first and train everything again
 #   COMPARISON_RESUME=1     keep what an earlier, interrupted call with the SAME settings left: a finished run
 #                           (metrics.jsonl up to its last epoch, model_best.pth) is skipped, an unfinished one with a
@@ -53,7 +57,7 @@
 set -Eeuo pipefail
 trap 'echo "reproduce_comparison.sh: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"  # for --help, whatever the caller's folder
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 source tools/_run_common.sh
 
 say() { echo "[comparison] $*"; }
@@ -62,14 +66,16 @@ quote() { printf '%q ' "$@"; }
 usage() { sed -n '2,/^set -Eeuo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 SEED_ARGS=()
+TO_DOCS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds)
       shift
       while [ $# -gt 0 ] && [[ $1 != -* ]]; do SEED_ARGS+=("$1"); shift; done
       [ ${#SEED_ARGS[@]} -gt 0 ] || die "--seeds needs at least one seed, e.g. --seeds 0 1 2" ;;
+    --docs) TO_DOCS=1; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) die "unknown argument '$1': expected --seeds K [K ...] (settings go in COMPARISON_* variables; see --help)" ;;
+    *) die "unknown argument '$1': expected --seeds K [K ...] or --docs (settings go in COMPARISON_* variables; see --help)" ;;
   esac
 done
 if [ ${#SEED_ARGS[@]} -gt 0 ]; then
@@ -84,7 +90,12 @@ OUT=${COMPARISON_OUT:-OmniPose/comparison}
 E2=${COMPARISON_FT_EPOCHS:-2}
 W=${COMPARISON_WARMUP:-0}
 FT_VAL=${COMPARISON_FT_VAL_INTERVAL:-1}
-DOCS=${COMPARISON_DOCS:-docs}
+if [ "$TO_DOCS" = 1 ]; then
+  [ -z "${COMPARISON_DOCS:-}" ] || die "--docs writes into docs/results/comparison, COMPARISON_DOCS=$COMPARISON_DOCS names another folder: give one of the two"
+  REPORT=docs/results/comparison
+else
+  REPORT=${COMPARISON_DOCS:-OmniPose/reports/comparison}
+fi
 DRY=${COMPARISON_DRY_RUN:-0}
 RESUME=${COMPARISON_RESUME:-0}
 OVERWRITE=${COMPARISON_OVERWRITE:-0}
@@ -106,11 +117,11 @@ esac
 [ "$RESUME" = 1 ] && [ "$OVERWRITE" = 1 ] && die "COMPARISON_RESUME=1 keeps finished runs, COMPARISON_OVERWRITE=1 deletes them: set one of the two"
 
 # The config's epochs, LR and run-folder name parts after COMPARISON_OPTS; then the run kinds (folder name, label),
-# in training order pure, scratch, fine-tune, control, from tools/compare_seeds.py (which reads their results).
+# in training order pure, scratch, fine-tune, control, from tools/studies/compare_seeds.py (which reads their results).
 info=$("$PYTHON" -c '
 import sys
 from lib.config import config_name, load_cfg
-from tools.compare_seeds import RUN_KINDS
+from tools.studies.compare_seeds import RUN_KINDS
 cfg = load_cfg(sys.argv[1], sys.argv[2:])
 print(cfg.TRAIN.END_EPOCH, "%g" % cfg.TRAIN.LR, "%g" % (cfg.TRAIN.LR / 10), cfg.DATASET.DATASET, cfg.MODEL.NAME,
       config_name(sys.argv[1]))
@@ -123,7 +134,7 @@ LABELS=()
   read -r CFG_E CFG_LR CFG_LR10 DATASET MODEL CFG_NAME
   while IFS=$'\t' read -r name label; do NAMES+=("$name"); LABELS+=("$label"); done
 } <<< "$info"
-[ ${#NAMES[@]} -eq 4 ] || die "tools/compare_seeds.py RUN_KINDS has ${#NAMES[@]} runs; this script trains 4"
+[ ${#NAMES[@]} -eq 4 ] || die "tools/studies/compare_seeds.py RUN_KINDS has ${#NAMES[@]} runs; this script trains 4"
 E=${COMPARISON_EPOCHS:-$CFG_E}
 FT_LR=${COMPARISON_FT_LR:-$CFG_LR10}
 for pair in "E:$E" "E2:$E2" "W:$W" "FT_VAL_INTERVAL:$FT_VAL"; do
@@ -207,9 +218,10 @@ plan_seed() {
 }
 
 say "config $CFG, seeds ${SEEDS[*]}: E=$E, E2=$E2, W=$W, fine-tune LR $FT_LR; output root $OUT"
+say "report: $REPORT/comparison.md and $REPORT/ap_per_epoch.png"
 for seed in "${SEEDS[@]}"; do plan_seed "$seed"; done
-COMPARE=("$PYTHON" tools/compare_seeds.py --root "$OUT" --seeds "${SEEDS[@]}" --run-subdir "$DATASET/$MODEL/$CFG_NAME"
-         --out "$DOCS/ap_per_epoch.png" --kinds $(for i in "${RUN_INDICES[@]}"; do echo "${NAMES[$i]}"; done))
+COMPARE=("$PYTHON" tools/studies/compare_seeds.py --root "$OUT" --seeds "${SEEDS[@]}" --run-subdir "$DATASET/$MODEL/$CFG_NAME"
+         --out "$REPORT/ap_per_epoch.png" --kinds $(for i in "${RUN_INDICES[@]}"; do echo "${NAMES[$i]}"; done))
 if [ "$DRY" = 1 ]; then
   for seed in "${SEEDS[@]}"; do
     for i in "${RUN_INDICES[@]}"; do
@@ -263,9 +275,9 @@ for seed in "${SEEDS[@]}"; do
   done
 done
 
-mkdir -p "$DOCS"
+mkdir -p "$REPORT"
 say "compare: $(quote "${COMPARE[@]}")"
-TABLE=$("${COMPARE[@]}") || die "tools/compare_seeds.py failed"
+TABLE=$("${COMPARE[@]}") || die "tools/studies/compare_seeds.py failed"
 
 hms() { printf '%dh %02dm %02ds' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }
 wall_cell() {  # seed, run index
@@ -299,9 +311,9 @@ print(", ".join(best))
 ' $(for seed in "${SEEDS[@]}"; do echo "$seed" "$(run_dir "$seed" 0)"; done))
   START_NOTE="The fine-tunes start from their seed's pure \`model_best.pth\` (its best epoch of $E, per seed: $PURE_BEST_EPOCHS) and are plotted after its $E epochs; their settings:"
 fi
-MD="$DOCS/comparison.md"
+MD="$REPORT/comparison.md"
 {
-  echo "<!-- generated by tools/reproduce_comparison.sh on $(date -u '+%Y-%m-%d %H:%M UTC'); re-run it to regenerate -->"
+  echo "<!-- generated by tools/studies/reproduce_comparison.sh on $(date -u '+%Y-%m-%d %H:%M UTC'); re-run it to regenerate -->"
   echo "### Pure versus adversarial OmniPose ($CFG_NAME, seeds ${SEEDS[*]})"
   echo
   echo "![COCO OKS AP per epoch](ap_per_epoch.png)"  # relative to this file: the graph lies next to it
@@ -329,10 +341,13 @@ MD="$DOCS/comparison.md"
   # The call itself, with every COMPARISON_* setting it was given (not the defaults).
   CALL=""
   for var in COMPARISON_CFG COMPARISON_RUNS COMPARISON_INIT_FROM COMPARISON_EPOCHS COMPARISON_FT_EPOCHS COMPARISON_WARMUP \
-             COMPARISON_FT_LR COMPARISON_FT_VAL_INTERVAL COMPARISON_OPTS COMPARISON_FT_OPTS COMPARISON_OUT; do
+             COMPARISON_FT_LR COMPARISON_FT_VAL_INTERVAL COMPARISON_OPTS COMPARISON_FT_OPTS COMPARISON_OUT \
+             COMPARISON_DOCS; do
     [ -z "${!var:-}" ] || CALL+="$var=$(printf '%q' "${!var}") "
   done
-  echo "Reproduce with \`${CALL}bash tools/reproduce_comparison.sh --seeds ${SEEDS[*]}\`; the commands of its runs (interpreter shown as python):"
+  CALL_ARGS=""
+  [ "$TO_DOCS" != 1 ] || CALL_ARGS=" --docs"
+  echo "Reproduce with \`${CALL}bash tools/studies/reproduce_comparison.sh --seeds ${SEEDS[*]}$CALL_ARGS\`; the commands of its runs (interpreter shown as python):"
   echo
   echo '```bash'
   for seed in "${SEEDS[@]}"; do
@@ -344,5 +359,5 @@ MD="$DOCS/comparison.md"
   done
   echo '```'
 } > "$MD"
-say "wrote $DOCS/ap_per_epoch.png and $MD"
+say "wrote $REPORT/ap_per_epoch.png and $MD"
 echo "$TABLE"

@@ -1,7 +1,7 @@
 r"""How much of an AP is the val sample: a bootstrap over val images of COCO OKS AP, for one model or for the
 difference between two models evaluated on the same images (paired).
 
-    python tools/bootstrap_ap.py --gt data/synthetic_quickstart/annotations/person_keypoints_val2017.json \
+    python tools/analysis/bootstrap_ap.py --gt data/synthetic_quickstart/annotations/person_keypoints_val2017.json \
         --results RUN_A/results/keypoints_val2017_results.json [--results-b RUN_B/results/...json] [--samples 200]
 
 Each sample draws the val images with replacement (a drawn-twice image counts twice: it gets a new image id each
@@ -9,7 +9,7 @@ time, with its ground truth and predictions), and scores the sample with the eva
 (lib.core.evaluate, pycocotools COCOeval 'keypoints'). Prints the AP on all images, the bootstrap standard error and
 the 95 % percentile interval; with --results-b, the same for AP(A) - AP(B) on the same draws, which is how to read a
 difference between two recipes on one val set. It measures the val-sampling noise only, not the seed noise of
-training (tools/compare_seeds.py does that).
+training (tools/studies/compare_seeds.py does that).
 """
 import argparse
 import json

@@ -2,8 +2,8 @@
 on our machines): joints.mat in the release's own layout (scipy.io) and images/im0001.jpg ... (LSP) or
 im00001.jpg ... (LSPET).
 
-    python tools/make_lsp_fixture.py --out data/lsp_fixture                   # lsp_dataset/ (20) + lspet_dataset/ (20)
-    python tools/make_lsp_fixture.py --out /tmp/lsp --release lsp --images 20 --seed 1
+    python tools/data/make_lsp_fixture.py --out data/lsp_fixture              # lsp_dataset/ (20) + lspet_dataset/ (20)
+    python tools/data/make_lsp_fixture.py --out /tmp/lsp --release lsp --images 20 --seed 1
 
 Each image holds one person: a standing or moving stick figure (left limbs orange, right limbs blue, so left and right
 are inferable) on a noisy background, with about 15 % of the joints covered by a grey patch and flagged occluded

@@ -1,8 +1,8 @@
-"""Statistics of a person-keypoint dataset, to compare the synthetic set with real persons (issue #11).
+"""Statistics of a person-keypoint dataset, to compare the synthetic set with real persons.
 
-    python tools/dataset_stats.py data/synthetic/annotations/person_keypoints_val2017.json
-    python tools/dataset_stats.py ../shared/data/ochuman/test_ochuman.json ../shared/data/mpii/test_mpii.json
-    python tools/dataset_stats.py A.json B.json --json stats.json        # also write the numbers as json
+    python tools/analysis/dataset_stats.py data/synthetic/annotations/person_keypoints_val2017.json
+    python tools/analysis/dataset_stats.py ochuman/test_ochuman.json mpii/test_mpii.json   # COCO and MPII formats
+    python tools/analysis/dataset_stats.py A.json B.json --json stats.json        # also write the numbers as json
 
 Reads COCO keypoint files (a dict with "images" and "annotations") and the HRNet/OmniPose MPII format (a list of
 {"image", "joints", "joints_vis", "center", "scale"}). Image sizes come from the json ("width", "height") or, when

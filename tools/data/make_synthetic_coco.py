@@ -1,9 +1,9 @@
 """Generate the synthetic COCO-format person-keypoint dataset (the embedded default; see lib/dataset/synthetic/).
 
-    python tools/make_synthetic_coco.py                                   # data/synthetic: 5000 train, 500 val
-    python tools/make_synthetic_coco.py --out data/synthetic_small --train 500 --val 100 --workers 2
-    python tools/make_synthetic_coco.py --out data/synthetic_quickstart --preset quickstart --train 3000 --val 300
-    python tools/make_synthetic_coco.py --preview docs/synthetic_samples.png   # only the labelled sample grid
+    python tools/data/make_synthetic_coco.py                                   # data/synthetic: 5000 train, 500 val
+    python tools/data/make_synthetic_coco.py --out data/synthetic_small --train 500 --val 100 --workers 2
+    python tools/data/make_synthetic_coco.py --out data/synthetic_quickstart --preset quickstart --train 3000 --val 300
+    python tools/data/make_synthetic_coco.py --preview docs/synthetic_samples.png   # only the labelled sample grid
 
 Writes OUT/images/{train,val}2017/<12-digit id>.jpg, OUT/person_detection_results/synthetic_val2017_detections.json
 and, last, OUT/annotations/person_keypoints_{train,val}2017.json (a missing annotation json = an interrupted run).

@@ -8,9 +8,9 @@ tensors and in fp32 with channels_last, to tell which of the two causes it. Grad
 contiguous tensors (a silently wrong kernel shows as a large error). Last, the whole training step of the model
 (lib.core.precision_guard's probe, what the trainers' guard runs) in each precision.
 
-    python tools/probe_precision.py --cfg experiments/coco/omnipose_w48_256x192.yaml
-    python tools/probe_precision.py --cfg experiments/coco/omnipose_w48_256x192.yaml --batch 4 --json probe.json
-    python tools/probe_precision.py --cfg experiments/synthetic/omnipose_quickstart.yaml --all-variants
+    python tools/dev/probe_precision.py --cfg experiments/coco/omnipose_w48_256x192.yaml
+    python tools/dev/probe_precision.py --cfg experiments/coco/omnipose_w48_256x192.yaml --batch 4 --json probe.json
+    python tools/dev/probe_precision.py --cfg experiments/synthetic/omnipose_quickstart.yaml --all-variants
 
 Prints a markdown table and a summary; exits 1 when any layer or training step crashed, failed or disagreed with
 fp32 under bf16 + channels_last.
@@ -27,7 +27,7 @@ import time
 import torch
 import torch.nn as nn
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 

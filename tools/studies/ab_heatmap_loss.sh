@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The heatmap-loss A/B of issue #10: the positive/negative-balanced weighted BCE of the earlier
-# Adversarial-Pose-Estimation project (LOSS.TYPE bce, LOSS.BCE_WEIGHTING balanced) against MSE, for the stacked
-# hourglass and for OmniPose on the synthetic set, several seeds each, pure trainer (tools/train.py); then
-# tools/plot_ab.py draws AP and box PCK@0.1 per epoch (mean over seeds, min-max band) per generator into DOCS and
-# writes DOCS/ab_heatmap_loss.md (tables, machine, commands). With the defaults: 2 generators x 2 losses x 3 seeds =
-# 12 runs of the quickstart schedule (3 epochs each), about 1.5-2 hours on 2 free CPU cores.
+# The heatmap-loss A/B: the positive/negative-balanced weighted BCE of the earlier Adversarial-Pose-Estimation
+# project (LOSS.TYPE bce, LOSS.BCE_WEIGHTING balanced) against MSE, for the stacked hourglass and for OmniPose on the
+# synthetic set, several seeds each, pure trainer (tools/train.py); then tools/analysis/plot_ab.py draws AP and box
+# PCK@0.1 per epoch (mean over seeds, min-max band) per generator into REPORT and writes REPORT/ab_heatmap_loss.md
+# (tables, machine, commands). REPORT is OmniPose/reports/ab_heatmap_loss; with --docs it is
+# docs/results/ab_heatmap_loss, to update the committed page on purpose. With the defaults: 2 generators x 2 losses x
+# 3 seeds = 12 runs of the quickstart schedule (3 epochs each), about 1.5-2 hours on 2 free CPU cores.
 #
-#   bash tools/ab_heatmap_loss.sh
-#   AB_DRY_RUN=1 bash tools/ab_heatmap_loss.sh                       # print the commands, run nothing
-#   AB_SEEDS="0 1" AB_EPOCHS=2 AB_OUT=/tmp/ab bash tools/ab_heatmap_loss.sh
+#   bash tools/studies/ab_heatmap_loss.sh
+#   AB_DRY_RUN=1 bash tools/studies/ab_heatmap_loss.sh                       # print the commands, run nothing
+#   AB_SEEDS="0 1" AB_EPOCHS=2 AB_OUT=/tmp/ab bash tools/studies/ab_heatmap_loss.sh
 #
+# Arguments: --docs writes the graphs and ab_heatmap_loss.md into docs/results/ab_heatmap_loss; -h / --help prints
+# this.
 # Environment (defaults in brackets):
 #   AB_CONFIGS   generator configs [experiments/synthetic/hourglass_quickstart.yaml
 #                experiments/synthetic/omnipose_quickstart.yaml]
@@ -19,25 +22,42 @@
 #   AB_OPTS      KEY VALUE overrides for every run (values without spaces), e.g. "WORKERS 2"
 #   AB_OUT       output root; a run lands in <root>/<config name>/<loss>/seed<s>/<dataset>/<model>/<config name>
 #                [OmniPose/ab_heatmap_loss]
-#   AB_DOCS      where the graphs and ab_heatmap_loss.md go [docs]
+#   AB_DOCS      where the graphs and ab_heatmap_loss.md go [OmniPose/reports/ab_heatmap_loss;
+#                docs/results/ab_heatmap_loss with --docs]
 #   AB_OVERWRITE=1  delete existing run folders of this A/B first (else an existing one is an error)
 #   AB_DRY_RUN=1    print the commands and exit
 #   PYTHON       interpreter [python, or .venv/bin/python when present; see tools/_run_common.sh]
 set -Eeuo pipefail
 trap 'echo "ab_heatmap_loss.sh: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
-cd "$(dirname "$0")/.."
+SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"  # for --help, whatever the caller's folder
+cd "$(dirname "$0")/../.."
 source tools/_run_common.sh
 
 say() { echo "[ab] $*"; }
 die() { echo "ab_heatmap_loss.sh: $*" >&2; exit 1; }
 quote() { printf '%q ' "$@"; }
+usage() { sed -n '2,/^set -Eeuo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
+TO_DOCS=0
+for arg in "$@"; do
+  case "$arg" in
+    --docs) TO_DOCS=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument '$arg': expected --docs (settings go in AB_* variables; see --help)" ;;
+  esac
+done
 
 read -r -a CONFIGS <<< "${AB_CONFIGS:-experiments/synthetic/hourglass_quickstart.yaml experiments/synthetic/omnipose_quickstart.yaml}"
 read -r -a LOSSES <<< "${AB_LOSSES:-mse bce_balanced}"
 read -r -a SEEDS <<< "${AB_SEEDS:-0 1 2}"
 read -r -a OPTS <<< "${AB_OPTS:-}"
 OUT=${AB_OUT:-OmniPose/ab_heatmap_loss}
-DOCS=${AB_DOCS:-docs}
+if [ "$TO_DOCS" = 1 ]; then
+  [ -z "${AB_DOCS:-}" ] || die "--docs writes into docs/results/ab_heatmap_loss, AB_DOCS=$AB_DOCS names another folder: give one of the two"
+  REPORT=docs/results/ab_heatmap_loss
+else
+  REPORT=${AB_DOCS:-OmniPose/reports/ab_heatmap_loss}
+fi
 DRY=${AB_DRY_RUN:-0}
 
 loss_opts() {
@@ -87,7 +107,7 @@ for cfg_path, out in zip(specs[0::2], specs[1::2]):
 say "${#COMMANDS[@]} runs: configs ${CONFIGS[*]}; losses ${LOSSES[*]}; seeds ${SEEDS[*]}; output root $OUT"
 if [ "$DRY" = 1 ]; then
   for cmd in "${COMMANDS[@]}"; do say "run: $cmd"; done
-  say "then: tools/plot_ab.py per config into $DOCS/ab_heatmap_loss_<config>.png and $DOCS/ab_heatmap_loss.md"
+  say "then: tools/analysis/plot_ab.py per config into $REPORT/ab_heatmap_loss_<config>.png and $REPORT/ab_heatmap_loss.md"
   say "dry run: nothing was run"
   exit 0
 fi
@@ -109,10 +129,10 @@ for i in "${!COMMANDS[@]}"; do
   say "done in $(( $(date +%s) - t0 )) s: ${DIRS[$i]}"
 done
 
-mkdir -p "$DOCS"
-MD="$DOCS/ab_heatmap_loss.md"
+mkdir -p "$REPORT"
+MD="$REPORT/ab_heatmap_loss.md"
 {
-  echo "<!-- generated by tools/ab_heatmap_loss.sh on $(date -u '+%Y-%m-%d %H:%M UTC'); re-run it to regenerate -->"
+  echo "<!-- generated by tools/studies/ab_heatmap_loss.sh on $(date -u '+%Y-%m-%d %H:%M UTC'); re-run it to regenerate -->"
   echo "### Heatmap loss A/B: ${LOSSES[*]} (seeds ${SEEDS[*]})"
   i=0
   for cfg in "${CONFIGS[@]}"; do
@@ -125,10 +145,10 @@ MD="$DOCS/ab_heatmap_loss.md"
     echo
     echo "#### $name"
     echo
-    echo "![AP and box PCK per epoch]($DOCS/ab_heatmap_loss_$name.png)"
+    echo "![AP and box PCK per epoch](ab_heatmap_loss_$name.png)"  # relative to this file: the graph lies next to it
     echo
-    "$PYTHON" tools/plot_ab.py "${ARGS[@]}" --metrics AP "box PCK@0.1" --out "$DOCS/ab_heatmap_loss_$name.png" \
-      || die "tools/plot_ab.py failed for $name"
+    "$PYTHON" tools/analysis/plot_ab.py "${ARGS[@]}" --metrics AP "box PCK@0.1" --out "$REPORT/ab_heatmap_loss_$name.png" \
+      || die "tools/analysis/plot_ab.py failed for $name"
   done
   echo
   CPU_MODEL=$(grep -m1 -E '^(model name|Model|cpu model)' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
@@ -139,5 +159,5 @@ MD="$DOCS/ab_heatmap_loss.md"
   for cmd in "${COMMANDS[@]}"; do echo "$cmd"; done
   echo '```'
 } > "$MD"
-say "wrote $MD and $DOCS/ab_heatmap_loss_*.png"
+say "wrote $MD and $REPORT/ab_heatmap_loss_*.png"
 cat "$MD"

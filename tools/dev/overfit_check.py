@@ -3,8 +3,8 @@ persons must reach AP >= --min-ap (0.9). If it cannot, something in the chain is
 placement, flip pairs, decode, rescoring, area) or the recipe cannot fit even a tiny set; both are worth knowing
 before tuning on the full data.
 
-    python tools/overfit_check.py                                   # quickstart config, 64 persons
-    python tools/overfit_check.py --cfg CONFIG --persons 64 --epochs 150 [KEY VALUE ...]
+    python tools/dev/overfit_check.py                                   # quickstart config, 64 persons
+    python tools/dev/overfit_check.py --cfg CONFIG --persons 64 --epochs 150 [KEY VALUE ...]
 
 It generates a small synthetic set (seeded), keeps exactly --persons labelled persons in the training json, trains
 with augmentation off, and evaluates on the training split itself (ground-truth boxes, the config's flip test and
@@ -17,7 +17,7 @@ import sys
 
 from lib.core.workdir import read_metrics
 from lib.dataset import synthetic
-from tools import train
+from lib.core.launch import train_in_subprocess
 
 DEFAULT_CFG = "experiments/synthetic/omnipose_quickstart.yaml"
 
@@ -73,7 +73,7 @@ def main(argv=None):
         "TRAIN.VAL_INTERVAL", str(max(args.epochs // 3, 1)), "WORKERS", "0", "PRINT_FREQ", "1000",
         "OUTPUT_DIR", run_root, "AUTO_RESUME", "False",
     ] + list(args.opts)
-    run_dir = train.main(["--cfg", args.cfg] + overrides)
+    run_dir = train_in_subprocess(args.cfg, overrides)
     records = [r for r in read_metrics(run_dir) if r.get("AP") is not None]
     if not records:
         sys.exit(f"[overfit] {run_dir}: no evaluated epoch in metrics.jsonl")

@@ -1,9 +1,10 @@
 """Block diagram of the adversarial setup (OmniPose generator against a Pose and a Confidence Discriminator), drawn
-with matplotlib patches only. Content: the adversarial design's section 5 (discriminators, labels, losses, training
-step), as implemented in lib/models/discriminator.py and lib/core/function_AN.py.
+with matplotlib patches only. Content: the discriminators, labels, losses and training step as implemented in
+lib/models/discriminator.py and lib/core/function_AN.py.
 
-    python tools/draw_architecture.py                       # docs/adversarial_architecture.png (1400 x 740 px)
-    python tools/draw_architecture.py --out /tmp/arch.png --dpi 150
+    python tools/analysis/draw_architecture.py             # OmniPose/reports/architecture/ (1400 x 740 px)
+    python tools/analysis/draw_architecture.py --docs      # the committed docs/adversarial_architecture.png
+    python tools/analysis/draw_architecture.py --out /tmp/arch.png --dpi 150
 """
 import argparse
 import os
@@ -16,6 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 
 WIDTH, HEIGHT = 14.0, 7.4  # figure inches == data units, so 1 unit = `dpi` pixels
+# Where the figure goes without --out: under OmniPose/ unless a person means to update the committed one (--docs).
+REPORT_OUT = "OmniPose/reports/architecture/adversarial_architecture.png"
+DOCS_OUT = "docs/adversarial_architecture.png"
 
 # fill / edge colours per role
 GEN = ("#dbe9f6", "#2f6ea5")
@@ -226,10 +230,12 @@ def draw(out_path, dpi=100):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="docs/adversarial_architecture.png", help="PNG to write")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", help=f"PNG to write [{REPORT_OUT}]")
+    where.add_argument("--docs", action="store_true", help=f"write the committed figure {DOCS_OUT} instead")
     parser.add_argument("--dpi", type=int, default=100, help="pixels per inch (the figure is 14 x 7.4 inches)")
     args = parser.parse_args(argv)
-    path = draw(args.out, args.dpi)
+    path = draw(args.out or (DOCS_OUT if args.docs else REPORT_OUT), args.dpi)
     print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KB)", file=sys.stderr)
     return path
 

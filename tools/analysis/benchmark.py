@@ -1,8 +1,8 @@
 """Speed and memory measurements (never timed tests): training step throughput of the generator alone and with the
 discriminators, inference throughput with and without the flip test, data loading throughput, peak memory.
 
-    python tools/benchmark.py --cfg experiments/synthetic/omnipose_quickstart.yaml
-    python tools/benchmark.py --cfg experiments/coco/omnipose_w48_384x288.yaml --batch 16 --amp   # on a GPU
+    python tools/analysis/benchmark.py --cfg experiments/synthetic/omnipose_quickstart.yaml
+    python tools/analysis/benchmark.py --cfg experiments/coco/omnipose_w48_384x288.yaml --batch 16 --amp   # on a GPU
 Prints a markdown table; --json writes the numbers too. Medians over --iters timed iterations after --warmup.
 """
 import argparse

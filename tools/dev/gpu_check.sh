@@ -4,12 +4,12 @@
 #   2. the adversarial trainer (two GradScalers), 2 epochs;
 #   3. both trainers under torchrun on every visible GPU (DDP over nccl from 2 GPUs; with one GPU torchrun runs a
 #      single process without a process group, so DDP itself is not exercised and the summary says so);
-#   4. tools/benchmark.py: the quickstart model, and the COCO W48 384x288 model in fp16 and fp32 (batch 32);
+#   4. tools/analysis/benchmark.py: the quickstart model, and the COCO W48 384x288 model in fp16 and fp32 (batch 32);
 #   5. the test suite with the GPU visible (DEVICE auto picks cuda): one line per test in OUT/tests.log as it ends,
 #      so a run stopped by its cap still names what failed.
-#   bash tools/gpu_check.sh [OUT_DIR]        (default gpu_check/; caps: QCAP ACAP DCAP BCAP TCAP seconds)
+#   bash tools/dev/gpu_check.sh [OUT_DIR]        (default gpu_check/; caps: QCAP ACAP DCAP BCAP TCAP seconds)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 source tools/_run_common.sh
 OUT=${1:-gpu_check}
 mkdir -p "$OUT"
@@ -53,9 +53,9 @@ for trainer in train train_AN; do
     --nproc_per_node "$(( GPUS > 0 ? GPUS : 1 ))" tools/$trainer.py --cfg "$QS" OUTPUT_DIR "$RUNS/torchrun_$trainer" \
     WORKERS "$NW" TRAIN.END_EPOCH 1 TRAIN.VAL_INTERVAL 1
 done
-step bench_quickstart "${BCAP:-60}" "$PYTHON" tools/benchmark.py --cfg "$QS" --json "$OUT/bench_quickstart.json"
-step bench_w48_fp16 "${BCAP:-60}" "$PYTHON" tools/benchmark.py --cfg "$W48" --batch 32 --amp --json "$OUT/bench_w48_fp16.json"
-step bench_w48_fp32 "${BCAP:-60}" "$PYTHON" tools/benchmark.py --cfg "$W48" --batch 32 --json "$OUT/bench_w48_fp32.json"
+step bench_quickstart "${BCAP:-60}" "$PYTHON" tools/analysis/benchmark.py --cfg "$QS" --json "$OUT/bench_quickstart.json"
+step bench_w48_fp16 "${BCAP:-60}" "$PYTHON" tools/analysis/benchmark.py --cfg "$W48" --batch 32 --amp --json "$OUT/bench_w48_fp16.json"
+step bench_w48_fp32 "${BCAP:-60}" "$PYTHON" tools/analysis/benchmark.py --cfg "$W48" --batch 32 --json "$OUT/bench_w48_fp32.json"
 XDIST=$("$PYTHON" -c "import xdist" 2>/dev/null && echo "-n ${TN:-8}")
 step tests "${TCAP:-300}" "$PYTHON" -m pytest -v -p no:cacheprovider -rfEs $XDIST
 grep -h "FAILED\|ERROR" "$OUT/tests.log" | grep "tests/" | sort -u | sed 's/^/    /' | tee -a "$SUM"

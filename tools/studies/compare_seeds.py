@@ -1,10 +1,11 @@
 r"""Pure versus adversarial OmniPose over several seeds: mean and spread per run kind, the paired adversarial gain
 with its 95 % interval, and the AP-per-epoch graph with one line per seed.
 
-    python tools/compare_seeds.py --root OmniPose/comparison --seeds 0 1 2 --out docs/ap_per_epoch.png
+    python tools/studies/compare_seeds.py --root OmniPose/comparison --seeds 0 1 2
+    python tools/studies/compare_seeds.py --root OmniPose/comparison --docs     # update the committed graph
 
-Reads <root>/seed<k>/<run>/<run subdir>/metrics.jsonl for the four runs of tools/reproduce_comparison.sh (RUN_KINDS;
---kinds OmniPoseAN2 OmniPoseAN2_control for a fine-tune-only comparison)
+Reads <root>/seed<k>/<run>/<run subdir>/metrics.jsonl for the four runs of tools/studies/reproduce_comparison.sh
+(RUN_KINDS; --kinds OmniPoseAN2 OmniPoseAN2_control for a fine-tune-only comparison)
 and prints markdown:
   * one row per run kind: final AP, best AP, final AP (v=1 only), final acc v=1 as mean ± sample standard deviation
     over the seeds;
@@ -25,10 +26,10 @@ from collections import namedtuple
 from matplotlib.lines import Line2D
 from scipy.stats import t as student_t
 
-from tools.plot_runs import load_runs, new_ap_axes, plot_ap_line, save_figure
+from lib.reports import load_runs, new_ap_axes, plot_ap_line, save_figure
 
 RunKind = namedtuple("RunKind", "name label fine_tune")
-# The order tools/reproduce_comparison.sh trains them in (it reads names and labels from here).
+# The order tools/studies/reproduce_comparison.sh trains them in (it reads names and labels from here).
 RUN_KINDS = (
     RunKind("OmniPose", "OmniPose (pure)", False),
     RunKind("OmniPoseAN", "OmniPoseAN (adversarial from scratch)", False),
@@ -51,6 +52,9 @@ SUMMARY_COLUMNS = (
 )
 CONFIDENCE = 0.95
 SEED_LINE_STYLES = ("-", "--", ":", "-.")
+# Where the graph goes: under OmniPose/ unless a person means to update the committed one (--docs).
+REPORT_OUT = "OmniPose/reports/comparison/ap_per_epoch.png"
+DOCS_OUT = "docs/results/comparison/ap_per_epoch.png"
 
 
 def discover_seeds(root):
@@ -58,8 +62,8 @@ def discover_seeds(root):
     seeds = sorted(int(m.group(1)) for m in (re.fullmatch(r"seed(\d+)", n) for n in os.listdir(root)) if m) \
         if os.path.isdir(root) else []
     if not seeds:
-        raise FileNotFoundError(f"{root}: no seed<k> folders (expected the layout of tools/reproduce_comparison.sh: "
-                                f"{root}/seed0/OmniPose/...)")
+        raise FileNotFoundError(f"{root}: no seed<k> folders (expected the layout of "
+                                f"tools/studies/reproduce_comparison.sh: {root}/seed0/OmniPose/...)")
     return seeds
 
 
@@ -233,7 +237,9 @@ def main(argv=None):
     parser.add_argument("--root", required=True, help="the comparison's output root (holds seed<k>/)")
     parser.add_argument("--seeds", nargs="+", type=int, help="seeds to read [every seed<k> folder under --root]")
     parser.add_argument("--run-subdir", help="DATASET/MODEL/CONFIG below each run folder [found from metrics.jsonl]")
-    parser.add_argument("--out", default="docs/ap_per_epoch.png", help="graph PNG to write")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", help=f"graph PNG to write [{REPORT_OUT}]")
+    where.add_argument("--docs", action="store_true", help=f"write the graph to {DOCS_OUT} instead")
     parser.add_argument("--md", help="also write the markdown to this file")
     parser.add_argument("--kinds", nargs="+", metavar="RUN",
                         help="run kinds to read, e.g. OmniPoseAN2 OmniPoseAN2_control for a fine-tune-only "
@@ -247,13 +253,14 @@ def main(argv=None):
     except ValueError as error:
         parser.error(f"--kinds: {error}")
     runs_by_seed = load_seed_runs(args.root, seeds, args.run_subdir, kinds)
-    plot_seeds(runs_by_seed, args.out)
+    out = args.out or (DOCS_OUT if args.docs else REPORT_OUT)
+    plot_seeds(runs_by_seed, out)
     text = report(runs_by_seed)
     if args.md:
         with open(args.md, "w") as f:
             f.write(text + "\n")
     print(text)
-    print(f"graph written to {args.out}", file=sys.stderr)
+    print(f"graph written to {out}", file=sys.stderr)
     return text
 
 

@@ -1,56 +1,18 @@
 r"""AP per epoch of several runs from their metrics.jsonl files (the pure-versus-adversarial graph), and a markdown
 table of each run's final and best stats.
 
-    python tools/plot_runs.py OmniPose/trained/coco/omnipose/omnipose_quickstart \
-        OmniPose/trained_GAN/coco/omnipose/omnipose_quickstart --labels OmniPose OmniPoseAN --out docs/ap_per_epoch.png
+    python tools/analysis/plot_runs.py OmniPose/trained/coco/omnipose/omnipose_quickstart \
+        OmniPose/trained_GAN/coco/omnipose/omnipose_quickstart --labels OmniPose OmniPoseAN --out /tmp/ap.png
 """
 import argparse
-import os
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from lib.core.workdir import read_metrics  # noqa: E402
+from lib.reports import load_runs, new_ap_axes, plot_ap_line, save_figure
 
 TABLE_STATS = ["AP", "AP .5", "AP .75", "AR", "AP (v=1 only)", "acc v=1", "acc v=2"]
-
-
-def load_runs(run_dirs, labels=None):
-    """[(label, [records with an 'AP']), ...]; a folder without metrics.jsonl is an error naming it."""
-    runs = []
-    for i, run_dir in enumerate(run_dirs):
-        records = [r for r in read_metrics(run_dir) if r.get("AP") is not None]
-        if not records:
-            raise FileNotFoundError(f"{run_dir}: no metrics.jsonl with evaluated epochs (expected "
-                                    f"{os.path.join(run_dir, 'metrics.jsonl')} written by tools/train*.py)")
-        runs.append((labels[i] if labels else os.path.basename(os.path.normpath(run_dir)), records))
-    return runs
-
-
-def new_ap_axes():
-    """A figure with the AP-per-epoch axes every run graph shares (size, labels, grid)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("COCO OKS AP (val)")
-    ax.grid(alpha=0.3)
-    return fig, ax
-
-
-def plot_ap_line(ax, records, epoch_offset=0, **style):
-    """One run's AP against its 1-based epoch; `epoch_offset` shifts a fine-tune after the run it started from."""
-    ax.plot([r["epoch"] + 1 + epoch_offset for r in records], [r["AP"] for r in records], **style)
-
-
-def save_figure(fig, out_path, **legend_args):
-    """Legend, tight layout, PNG at `out_path` (folders created); closes the figure."""
-    fig.axes[0].legend(**legend_args)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    fig.savefig(out_path)
-    plt.close(fig)
+# Where the graph goes without --out: under OmniPose/ unless a person means to write it into docs/ (--docs).
+REPORT_OUT = "OmniPose/reports/plot_runs/ap_per_epoch.png"
+DOCS_OUT = "docs/results/plot_runs/ap_per_epoch.png"
 
 
 def plot(runs, out_path, epoch_offsets=None):
@@ -79,16 +41,19 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="run folders holding metrics.jsonl")
     parser.add_argument("--labels", nargs="+", help="legend labels, one per run")
     parser.add_argument("--offsets", nargs="+", type=int, help="epochs to add per run (a fine-tune after E epochs)")
-    parser.add_argument("--out", default="docs/ap_per_epoch.png", help="PNG to write")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", help=f"PNG to write [{REPORT_OUT}]")
+    where.add_argument("--docs", action="store_true", help=f"write the graph to {DOCS_OUT} instead")
     args = parser.parse_args(argv)
     for name, values in (("--labels", args.labels), ("--offsets", args.offsets)):
         if values and len(values) != len(args.runs):
             parser.error(f"{name} needs one value per run ({len(args.runs)}), got {len(values)}")
     runs = load_runs(args.runs, args.labels)
-    plot(runs, args.out, args.offsets)
+    out = args.out or (DOCS_OUT if args.docs else REPORT_OUT)
+    plot(runs, out, args.offsets)
     text = table(runs)
     print(text)
-    print(f"graph written to {args.out}", file=sys.stderr)
+    print(f"graph written to {out}", file=sys.stderr)
     return text
 
 

@@ -1,8 +1,8 @@
 """Parameters, compute and forward time of the generator a config builds.
 
-    python tools/model_info.py --cfg experiments/coco/omnipose_w48_384x288_train.yaml
-    python tools/model_info.py --cfg experiments/coco/omnipose_w48_384x288.yaml MODEL.EXTRA.HEAD waspv1
-    python tools/model_info.py --cfg experiments/coco/hrnet_w32_256x192.yaml --no-time    # counts only, no weights
+    python tools/analysis/model_info.py --cfg experiments/coco/omnipose_w48_384x288_train.yaml
+    python tools/analysis/model_info.py --cfg experiments/coco/omnipose_w48_384x288.yaml MODEL.EXTRA.HEAD waspv1
+    python tools/analysis/model_info.py --cfg experiments/coco/hrnet_w32_256x192.yaml --no-time  # counts only, no weights
 
 FLOPs come from torch.utils.flop_counter.FlopCounterMode, which counts convolutions (transposed included, over the
 input area, which is exact) and matrix products only, with FLOPs = 2 x multiply-adds; BatchNorm, ReLU, additions and
@@ -26,7 +26,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Print parameters, FLOPs/MACs, output shape and forward time of the configured generator.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: python tools/model_info.py --cfg experiments/coco/omnipose_w48_384x288_train.yaml",
+        epilog="example: python tools/analysis/model_info.py --cfg experiments/coco/omnipose_w48_384x288_train.yaml",
     )
     parser.add_argument("--cfg", required=True, help="experiment yaml")
     parser.add_argument("--device", default=None, help="'cpu' or 'cuda' (default: the config's DEVICE)")

@@ -1,0 +1,21 @@
+"""Runs a trainer as its own process, for the study and check scripts (nothing imports the command-line tools)."""
+import os
+import subprocess
+import sys
+
+from lib.config import load_cfg
+from lib.core.workdir import run_dir_for
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_OUTPUT = {"train": "OmniPose/trained", "train_AN": "OmniPose/trained_GAN"}
+
+
+def train_in_subprocess(cfg_path, opts, trainer="train"):
+    """Runs `python tools/<trainer>.py --cfg cfg_path OPTS` and returns its run folder.
+
+    Raises:
+        subprocess.CalledProcessError when the trainer fails (its output has already been shown).
+    """
+    script = os.path.join(REPO_ROOT, "tools", f"{trainer}.py")
+    subprocess.run([sys.executable, script, "--cfg", cfg_path] + list(opts), check=True)
+    return run_dir_for(load_cfg(cfg_path, opts), cfg_path, DEFAULT_OUTPUT[trainer])

@@ -1,0 +1,1 @@
+"""Analysis scripts: benchmarks, model and dataset statistics, bootstrap intervals, plots."""

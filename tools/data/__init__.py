@@ -1,0 +1,1 @@
+"""Dataset makers: the synthetic COCO-format set and the LSP fixture."""

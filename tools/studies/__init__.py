@@ -1,0 +1,1 @@
+"""Studies: seed comparisons, lambda calibration, quickstart sweeps, the heatmap-loss A/B."""
