@@ -247,7 +247,7 @@ _C.LOG = CN()
 _C.LOG.NUM_IMAGES = 4
 
 # ----------------------------------------------------------------------------------------------------------------
-# Adversarial training (tools/train_AN.py); spec: shared design adversarial-design.md section 5. Ignored by train.py.
+# Adversarial training (tools/train_AN.py; docs/adversarial_training.md). Ignored by train.py.
 # ----------------------------------------------------------------------------------------------------------------
 _C.GAN = CN()
 # Use the Pose Discriminator (image downsampled to heatmap size + heatmaps -> one logit per joint).
@@ -260,7 +260,7 @@ _C.GAN.POSE_DEC_WIDTHS = [256, 256, 128]
 # Confidence Discriminator widths: half of the Pose Discriminator's by default.
 _C.GAN.CONF_WIDTHS = [32, 64, 128, 128, 128]
 _C.GAN.CONF_DEC_WIDTHS = [128, 128, 64]
-# Weights of the generator's adversarial terms (spec 5.5; calibrated by the logged gradient ratio, not loss values).
+# Weights of the generator's adversarial terms (calibrated by the logged gradient ratio, not loss values).
 _C.GAN.LAMBDA_P = 0.01
 _C.GAN.LAMBDA_C = 0.008
 # The adversarial weight ramps linearly from 0 to 1 over this many epochs of the adversarial phase (0 = no ramp).

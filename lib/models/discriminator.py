@@ -1,8 +1,8 @@
 """Adversarial PoseNet's Pose and Confidence Discriminators, run at heatmap resolution.
 
-Provenance: shared design adversarial-design.md, section 5.2 (Pose Discriminator table) and 5.3 (Confidence
-Discriminator = same topology, heatmaps only, half the widths); section 4.1-4.2 and 4.11 give the reasons for the
-resolution, the shape-agnostic read-out and the stabilisers (spectral norm, LeakyReLU(0.2), no BatchNorm).
+The Confidence Discriminator has the Pose Discriminator's topology on heatmaps only, at half the widths. Both run at
+heatmap resolution with a shape-agnostic per-joint read-out, and are stabilised by spectral norm, LeakyReLU(0.2)
+and no BatchNorm (docs/adversarial_training.md gives the reasons).
 The paper (Chen et al., ICCV 2017, Fig. 4) only says "encoder-decoder with skips, one score per joint"; the layer
 counts and widths are ours.
 
@@ -30,7 +30,7 @@ __all__ = [
     "build_discriminators",
 ]
 
-LEAKY_SLOPE = 0.2  # spec 5.2; the usual GAN choice, keeps a gradient for negative pre-activations
+LEAKY_SLOPE = 0.2  # the usual GAN choice, keeps a gradient for negative pre-activations
 NUM_ENCODER_STAGES = 5  # E0..E4
 NUM_DECODER_STAGES = 3  # D3, D2, D1
 
@@ -40,7 +40,7 @@ def _sn_conv3x3(in_channels, out_channels, stride):
 
 
 class EncoderDecoderDiscriminator(nn.Module):
-    """Fully convolutional encoder-decoder with skips and a per-joint global read-out (spec 5.2 table).
+    """Fully convolutional encoder-decoder with skips and a per-joint global read-out (the widths are in the constructor).
 
     Works for any input size >= 1x1: stride-2 convs give ceil(n/2) (odd sizes such as 6x5 or 4x3 are fine) and the
     decoder resizes to the exact size of each skip tensor. No layer depends on the resolution.
@@ -71,7 +71,7 @@ class EncoderDecoderDiscriminator(nn.Module):
             prev = width
         self.encoder = nn.ModuleList(encoder)
         # Global context at E4: its receptive field plus this term covers the whole map, which P needs to judge
-        # the structure between joints (spec 5.2).
+        # the structure between joints.
         self.context = spectral_norm(nn.Linear(widths[4], widths[4]))
 
         # D3 joins E3, D2 joins E2, D1 joins E1.
@@ -100,7 +100,7 @@ class EncoderDecoderDiscriminator(nn.Module):
 
 
 class PoseDiscriminator(EncoderDecoderDiscriminator):
-    """P: conditional on the image (spec 5.2). Input = image area-downsampled to heatmap size + J heatmaps.
+    """P: conditional on the image. Input = image area-downsampled to heatmap size + J heatmaps.
 
     Args:
         num_joints: J.
@@ -128,7 +128,7 @@ class PoseDiscriminator(EncoderDecoderDiscriminator):
 
 
 class ConfidenceDiscriminator(EncoderDecoderDiscriminator):
-    """C: heatmaps only (spec 5.3), half of P's widths by default.
+    """C: heatmaps only, half of P's widths by default.
 
     Args:
         num_joints: J.
@@ -144,7 +144,7 @@ class ConfidenceDiscriminator(EncoderDecoderDiscriminator):
 
 
 def downsample_image(x, size_hw):
-    """Area-downsamples the (normalised, augmented) network input to heatmap size for P (spec 5.1).
+    """Area-downsamples the (normalised, augmented) network input to heatmap size for P.
 
     Area interpolation averages every input pixel once, so no aliasing; the result is detached because P must not
     send gradients into the data pipeline.

@@ -16,8 +16,8 @@ size, so odd sizes such as 24x18 -> 12x9 -> 6x5 work), a residual, a 1x1 conv + 
 heatmaps; between stacks the features and the heatmaps are mapped back to F channels by 1x1 convs and added to the
 stack's input. Residuals are the pre-activation bottleneck (BN-ReLU-1x1 F/2, BN-ReLU-3x3 F/2, BN-ReLU-1x1 F) with a
 1x1 projection where the width changes. Pools use ceil mode, so the output side is ceil(side / 4), as the HRNets.
-Not carried over from the paper's generator: its second (occlusion) output per stack (design notes 4.12, a later
-ablation).
+Not carried over from the paper's generator: its second (occlusion) output per stack (a later
+ablation of the paper).
 """
 import logging
 from typing import List, Union

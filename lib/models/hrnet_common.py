@@ -5,8 +5,8 @@ the transitions and the stem/layer1/stages trunk (`HRNetBackbone`). W32, W48 and
 `StageSpec`s they are built from (MODEL.EXTRA.STAGE1..STAGE4).
 
 Provenance: the layout follows HRNet (Sun et al., CVPR 2019; leoxiaobin/deep-high-resolution-net.pytorch) and the
-OmniPose changes described in shared/design/omnipose-reference.md section 3 (Sequential indices included, so the
-original checkpoints load by name). Written from that description.
+OmniPose paper's changes (Sequential indices included, so the original checkpoints load by name). Written from
+those descriptions.
 """
 import logging
 from dataclasses import dataclass

@@ -1,8 +1,7 @@
 """OmniPose: HRNet with transposed-conv + fixed-Gaussian upsampling fuse paths and a WASP head.
 
-Provenance: shared/design/omnipose-reference.md section 3 (Artacho & Savakis, arXiv 2103.10180, and the original
-code bmartacho/OmniPose). The state_dict matches shared/reference/omnipose_w48_waspv2_state_dict.txt (head 'waspv2')
-and omnipose_w48_waspv1_state_dict.txt (head 'waspv1', the released checkpoint), key for key.
+Provenance: Artacho & Savakis, arXiv 2103.10180, and the original code bmartacho/OmniPose. The state_dict matches
+the original checkpoints key for key: head 'waspv2' (the paper's) and head 'waspv1' (the released checkpoint).
 
 Differences from the original, none of which changes the weights: the last stage-4 module keeps its fuse layers for
 branches 1-3 (so original files load strictly) but neither computes nor trains them, so DDP needs no

@@ -3,9 +3,9 @@ compared with.
 
 Provenance: Sun et al., "Deep High-Resolution Representation Learning for Human Pose Estimation" (CVPR 2019) and
 leoxiaobin/deep-high-resolution-net.pytorch (nearest-upsampling fuse paths, last stage-4 module fusing only branch
-0). The state_dict matches shared/reference/pose_hrnet_w{32,48}_state_dict.txt, so the released
+0). The state_dict matches the original's, so the released
 pose_hrnet_w32_256x192.pth / pose_hrnet_w48_384x288.pth load strictly. (The original OmniPose repo's copy of this
-file cannot be built; see the reference doc, section 8.)
+file cannot be built: docs/changes_from_original.md.)
 """
 import logging
 from typing import Sequence

@@ -1,9 +1,8 @@
 """OmniPose's heads: WASPv2 (the paper's and the original code's default) and WASPv1 + Decoder (the layout of the
 released COCO checkpoint), with their separable conv and atrous modules.
 
-Provenance: shared/design/omnipose-reference.md sections 3.3 and 3.5 (Artacho & Savakis, OmniPose, arXiv 2103.10180;
-WASP from UniPose, CVPR 2020). Module and attribute names match the original state_dict keys
-(`waspv2.*`, `wasp.*`, `decoder.*`); the reference layouts are in shared/reference/.
+Provenance: Artacho & Savakis, OmniPose, arXiv 2103.10180; WASP from UniPose, CVPR 2020. Module and attribute names
+match the original state_dict keys (`waspv2.*`, `wasp.*`, `decoder.*`), so the released files load strictly.
 """
 from typing import Sequence
 

@@ -4,7 +4,7 @@ loading with errors that say what to change, and non-strict loading of ImageNet 
 Supported files: bare state_dicts (model_best.pth, final_state.pth, the released OmniPose/HRNet files) and checkpoint
 dicts holding the weights under `state_dict`, `best_state_dict`, `model` or `generator`; `module.` (DataParallel/DDP)
 and `_orig_mod.` (torch.compile) prefixes are stripped. Strict by default: a silently half-loaded model is how the
-original OmniPose scored AP 0.0 with its own released weights (reference doc, section 8).
+original OmniPose scored AP 0.0 with its own released weights (docs/changes_from_original.md).
 
 Weight files written here (model_best.pth, final_state.pth, the generator in checkpoint.pth) carry a small record of
 how they were trained (the heatmap target convention), so evaluation can pick the flip test's alignment; see
