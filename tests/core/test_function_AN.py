@@ -1,4 +1,4 @@
-"""Adversarial labels, losses and the one-iteration step (spec 5.4-5.6, tests of 5.10), on tiny CPU models."""
+"""Adversarial labels, losses and the one-iteration step, on tiny CPU models."""
 import copy
 import math
 
@@ -113,7 +113,7 @@ def test_joint_kappa():
 
 
 def _label_case(shift_x=0.0, amplitude=1.0):
-    """64x48 maps, sigma 2, joints at integer positions in the middle band, area 38^2 (spec 4.6's example)."""
+    """64x48 maps, sigma 2, joints at integer positions in the middle band, area 38^2."""
     joints = torch.stack(
         [torch.randint(12, 36, (2, J)).float(), torch.randint(8, 56, (2, J)).float()], dim=-1
     )  # (2, J, 2) x in [12, 36), y in [8, 56)
@@ -139,7 +139,7 @@ def test_labels_joint_displaced_by_10_px_is_negative():
 
 
 def test_labels_small_shift_is_positive_for_hips_and_negative_for_eyes():
-    # Joint-specific thresholds (spec 4.6): at A = 38^2 a 3 px error is fine for hips (ks .89) but not eyes (ks .13).
+    # Joint-specific thresholds: at A = 38^2 a 3 px error is fine for hips (ks .89) but not eyes (ks .13).
     pred, target, weight, joints, area = _label_case(shift_x=3.0)
     ks, _ = label_scores(pred, target, joints, area, COCO_KAPPA)
     p_fake, _ = adversarial_labels(pred, target, weight, joints, area, 0.75, 0.3, COCO_KAPPA)
@@ -180,7 +180,7 @@ def test_confidence_error_of_weaker_peaks(amplitude, rel, confident):
 
 
 def test_labels_clamp_the_prediction_for_confidence():
-    # Negative noise and values above 1 are clamped before the map error, as D sees them (spec 5.1).
+    # Negative noise and values above 1 are clamped before the map error, as D sees them.
     pred, target, weight, joints, area = _label_case()
     noisy = pred - 5.0 * torch.rand_like(pred) * (pred < 0.01).float() + 3.0 * (pred > 0.99).float()
     _, rel_noisy = label_scores(noisy, target, joints, area, COCO_KAPPA)
@@ -255,7 +255,7 @@ def test_losses_ignore_masked_entries():
 # ------------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("pose_on, conf_on", [(True, True), (True, False), (False, True)], ids=["P+C", "P", "C"])
 def test_adversarial_loss_alone_reaches_the_generator(pose_on, conf_on):
-    # Catches the public re-implementations' bugs (spec 2): detach / .item() / commented-out adversarial term.
+    # Catches the public re-implementations' bugs: detach / .item() / commented-out adversarial term.
     gen, pose_disc, conf_disc = make_models(pose_on, conf_on)
     cfg = gan_cfg("GAN.LAMBDA_P", "1.0", "GAN.LAMBDA_C", "1.0")
     step = make_step(gen, pose_disc, conf_disc, cfg, criterion=zero_criterion)
@@ -318,7 +318,7 @@ def test_warmup_changes_d_but_not_g():
 
 def test_weight_zero_joints_change_nothing():
     # The target and the GT coordinates of weight-0 joints must not reach any loss. (Their *prediction* is a D input
-    # channel for reals and fakes alike, so it does move the logits of the other joints; by design, spec 4.4b.)
+    # channel for reals and fakes alike, so it does move the logits of the other joints; by design.)
     cfg = gan_cfg("GAN.LAMBDA_P", "1.0", "GAN.LAMBDA_C", "1.0")
     zero = [(0, 3), (1, 0), (1, 16)]
     batch = make_batch(weight_zero=zero)
@@ -367,7 +367,7 @@ def test_zero_adversarial_weight_reproduces_the_pure_step(opts, ramp):
 
 @pytest.mark.parametrize("which", ["pose", "conf"])
 def test_generator_step_raises_frozen_d_logits(which):
-    # Sign check (spec 1.5 ambiguity, 2 bug 2): G must push D's per-joint score toward 1, not toward the label.
+    # Sign check: G must push D's per-joint score toward 1, not toward the label.
     gen, pose_disc, conf_disc = make_models(which == "pose", which == "conf")
     disc = pose_disc if which == "pose" else conf_disc
     cfg = gan_cfg("GAN.LAMBDA_P", "1.0", "GAN.LAMBDA_C", "1.0")
@@ -391,7 +391,7 @@ def test_generator_step_raises_frozen_d_logits(which):
 
 
 def test_d_loss_matches_the_formula():
-    # L^D = BCE(real, LABEL_SMOOTH) + balanced BCE(fake, labels * LABEL_SMOOTH), masked means (spec 5.5).
+    # L^D = BCE(real, LABEL_SMOOTH) + balanced BCE(fake, labels * LABEL_SMOOTH), masked means.
     gen, pose_disc, _ = make_models(conf=False)
     cfg = gan_cfg("GAN.TAU_P", "0.5", "GAN.LABEL_SMOOTH", "0.8", "GAN.BALANCE_MAX", "4.0")
     batch = make_batch(weight_zero=[(0, 2)])

@@ -1,4 +1,4 @@
-"""Pose and Confidence Discriminators (spec 5.2-5.3): shapes on real and odd sizes, stabilisers, builder."""
+"""Pose and Confidence Discriminators: shapes on real and odd sizes, stabilisers, builder."""
 import pytest
 import torch
 from torch import nn
