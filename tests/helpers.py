@@ -11,3 +11,22 @@ def narrow_model_opts(stage4_modules=1):
         "MODEL.EXTRA.STAGE4.NUM_MODULES", str(stage4_modules), "MODEL.EXTRA.STAGE4.NUM_BLOCKS", "[1, 1, 1, 1]",
         "MODEL.EXTRA.STAGE4.NUM_CHANNELS", "[8, 16, 32, 64]",
     ]
+
+
+class _TouchOnUnpickle:
+    """Unpickling this calls Path(marker).touch(): a harmless stand-in for the os.system payload of a hostile file."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import pathlib
+        return pathlib.Path.touch, (pathlib.Path(self.marker),)
+
+
+def write_crafted_pickle(path, marker, state_dict=None):
+    """A .pth that creates `marker` when the full unpickler reads it, next to real weights (`state_dict`), as a
+    hostile file passed off as a checkpoint would be."""
+    import torch
+    torch.save({"state_dict": state_dict if state_dict is not None else {"w": torch.zeros(1)},
+                "payload": _TouchOnUnpickle(str(marker))}, path)

@@ -41,6 +41,7 @@ from lib.core.predictor import (
 )
 from lib.dataset.joints_dataset import ImageReadError
 from lib.utils.checkpoint import WeightLoadError
+from lib.utils.errors import run_main
 from lib.utils.logger import setup_logger
 
 logger = logging.getLogger("demo")
@@ -405,4 +406,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(1 if main().failed else 0)
+    sys.exit(1 if run_main(main).failed else 0)

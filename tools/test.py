@@ -17,6 +17,7 @@ from lib.core.function import validate
 from lib.core.predictor import load_generator
 from lib.dataset import build_dataset
 from lib.utils import dist
+from lib.utils.errors import run_main
 from lib.utils.logger import setup_logger
 
 logger = logging.getLogger("test")
@@ -60,4 +61,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

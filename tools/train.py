@@ -21,6 +21,7 @@ from lib.core.loss import build_loss
 from lib.models import check_train_batch_size
 from lib.utils import checkpoint as ckpt
 from lib.utils import dist
+from lib.utils.errors import run_main
 
 logger = logging.getLogger("train")
 
@@ -35,7 +36,7 @@ def main(argv=None):
 
     model = engine.build_train_generator(cfg)
     if args.init_from:
-        ckpt.load_weights(model, args.init_from)
+        ckpt.load_weights(model, args.init_from, trusted_files=cfg.TRUSTED_PICKLE_FILES)
         logger.info("initialised the generator from %s", args.init_from)
     model = engine.place_model(model, cfg, device)
     ema = build_ema(cfg, model)  # TRAIN.EMA_DECAY > 0: validated and released instead of the raw weights
@@ -81,4 +82,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -27,6 +27,7 @@ from lib.models import check_train_batch_size
 from lib.models.discriminator import build_discriminators
 from lib.utils import checkpoint as ckpt
 from lib.utils import dist
+from lib.utils.errors import run_main
 
 logger = logging.getLogger("train_AN")
 
@@ -51,7 +52,7 @@ def build_models(cfg, device, init_from=""):
     Either discriminator is None when the config switches it off."""
     generator = engine.build_train_generator(cfg)
     if init_from:
-        ckpt.load_weights(generator, init_from)
+        ckpt.load_weights(generator, init_from, trusted_files=cfg.TRUSTED_PICKLE_FILES)
         logger.info("initialised the generator from %s", init_from)
     pose_disc, conf_disc = build_discriminators(cfg)
     generator = engine.place_model(generator, cfg, device)
@@ -134,4 +135,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
