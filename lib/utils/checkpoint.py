@@ -189,15 +189,15 @@ def load_file(path: Union[str, os.PathLike], trusted_files: Sequence[Union[str, 
         if not _unsafe_load_needed(safe_error):
             raise WeightFileError(f"{path}: cannot read the weight file (truncated or corrupt?): {safe_error}") \
                 from safe_error
-        needs = _refused_object(safe_error)
-        needs = f"Python objects ({needs})" if needs else "Python objects"
+        asked = _refused_object(safe_error)
+        detail = f"it asks for {asked}" if asked else "it holds objects other than tensors and plain values"
         if not is_trusted(path, trusted_files):
             raise UntrustedPickleError(
-                f"{path}: refused: it holds {needs} that only Python's full unpickler reads, and unpickling can run "
-                f"any code stored in the file; if you trust this file, name it in the config key "
-                f"TRUSTED_PICKLE_FILES (e.g. TRUSTED_PICKLE_FILES \"['{os.path.abspath(path)}']\")") from None
-    logger.warning("%s: holds %s; reading it with Python's full unpickler as it is listed as trusted: this runs any "
-                   "code stored in the file", path, needs)
+                f"{path}: refused: reading it needs Python's full unpickler ({detail}), which can run any code stored "
+                f"in the file; if you trust this file, name it in the config key TRUSTED_PICKLE_FILES, e.g. "
+                f"TRUSTED_PICKLE_FILES \"['{os.path.abspath(path)}']\"") from None
+    logger.warning("%s: reading it with Python's full unpickler (%s) as it is listed as trusted: this runs any code "
+                   "stored in the file", path, detail)
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
