@@ -1,4 +1,23 @@
-"""Shared test helpers: the one narrow OmniPose/HRNet used by the fast tests (W8 widths, one block per branch)."""
+"""Shared test helpers: the one narrow OmniPose/HRNet used by the fast tests (W8 widths, one block per branch), where
+the files kept outside the repository are looked for, and a crafted pickle."""
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# Real-photo fixtures (ochuman/, mpii/, video/) and listings of the released weights' state_dicts: not shipped with
+# the repository; tests that need them use the `real_data` / `reference_listings` fixtures (tests/conftest.py).
+FIXTURES_VARIABLE = "OMNIPOSE_FIXTURES"
+REFERENCE_VARIABLE = "OMNIPOSE_REFERENCE"
+
+
+def fixtures_folder() -> Path:
+    """$OMNIPOSE_FIXTURES, else ../shared/data beside the repository."""
+    return Path(os.environ.get(FIXTURES_VARIABLE) or REPO.parent / "shared" / "data")
+
+
+def reference_folder() -> Path:
+    """$OMNIPOSE_REFERENCE, else ../shared/reference beside the repository."""
+    return Path(os.environ.get(REFERENCE_VARIABLE) or REPO.parent / "shared" / "reference")
 
 
 def narrow_model_opts(stage4_modules=1):
