@@ -12,16 +12,15 @@ from lib.config import load_cfg
 from lib.core.evaluate import evaluate_coco
 from lib.dataset.coco import COCODataset
 
-OCHUMAN = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ochuman"
-
 
 @pytest.fixture
-def coco_root(tmp_path):
+def coco_root(tmp_path, real_data):
+    ochuman = real_data / "ochuman"
     root = tmp_path / "coco"
     (root / "annotations").mkdir(parents=True)
-    (root / "annotations" / "person_keypoints_val.json").symlink_to(OCHUMAN / "test_ochuman.json")
+    (root / "annotations" / "person_keypoints_val.json").symlink_to(ochuman / "test_ochuman.json")
     (root / "images" / "val").mkdir(parents=True)
-    for photo in sorted(OCHUMAN.glob("*.jpg")):
+    for photo in sorted(ochuman.glob("*.jpg")):
         (root / "images" / "val" / photo.name).symlink_to(photo)
     return root
 

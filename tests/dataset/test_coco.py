@@ -1,7 +1,7 @@
-"""COCODataset on the real OCHuman fixture: records, layouts (folder, <set>/, zip), detection boxes, bad input."""
+"""COCODataset on the real OCHuman fixture (the `ochuman` fixture, whose records are known): records, layouts
+(folder, <set>/, zip), detection boxes, bad input."""
 import json
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +11,6 @@ from lib.config import load_cfg
 from lib.dataset import DATASETS, build_dataset
 from lib.dataset.coco import COCO_FLIP_PAIRS, COCO_SIGMAS, COCODataset, clean_box
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-OCHUMAN = FIXTURES / "ochuman"
-ANNOTATIONS = OCHUMAN / "test_ochuman.json"
-PHOTOS = sorted(OCHUMAN.glob("*.jpg"))
 SMALL = ["MODEL.IMAGE_SIZE", "[96, 128]", "MODEL.HEATMAP_SIZE", "[24, 32]", "MODEL.SIGMA", "2.0"]
 
 
@@ -23,29 +19,34 @@ def _fast_torch():
     torch.set_num_threads(1)
 
 
-def _annotations(root, name="person_keypoints_val.json"):
+@pytest.fixture
+def ochuman(real_data):
+    return real_data / "ochuman"
+
+
+def _annotations(root, ochuman, name="person_keypoints_val.json"):
     (root / "annotations").mkdir(parents=True, exist_ok=True)
-    (root / "annotations" / name).symlink_to(ANNOTATIONS)
+    (root / "annotations" / name).symlink_to(ochuman / "test_ochuman.json")
 
 
-def _folder(folder):
+def _folder(folder, ochuman):
     folder.mkdir(parents=True)
-    for photo in PHOTOS:
+    for photo in sorted(ochuman.glob("*.jpg")):
         (folder / photo.name).symlink_to(photo)
 
 
-def _zip(path, prefix="val/"):
+def _zip(path, ochuman, prefix="val/"):
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
-        for photo in PHOTOS:
+        for photo in sorted(ochuman.glob("*.jpg")):
             archive.write(photo, prefix + photo.name)
 
 
 @pytest.fixture
-def coco_root(tmp_path):
+def coco_root(tmp_path, ochuman):
     root = tmp_path / "coco"
-    _annotations(root)
-    _folder(root / "images" / "val")
+    _annotations(root, ochuman)
+    _folder(root / "images" / "val", ochuman)
     return root
 
 
@@ -58,9 +59,9 @@ def _dataset(root, is_train=False, opts=()):
     return COCODataset(_cfg(root, opts), str(root), "val", is_train)
 
 
-def test_records_follow_the_annotations(coco_root):
+def test_records_follow_the_annotations(coco_root, ochuman):
     ds = _dataset(coco_root)
-    raw = json.loads(ANNOTATIONS.read_text())
+    raw = json.loads((ochuman / "test_ochuman.json").read_text())
     assert ds.has_keypoints and ds.annotation_file == str(coco_root / "annotations" / "person_keypoints_val.json")
     assert len(ds) == len(raw["annotations"]) == 5
     assert ds.image_ids == [1, 2, 3] and len(ds.coco.getAnnIds()) == 5
@@ -88,8 +89,8 @@ def test_box_is_clipped_to_the_image(coco_root):
     assert clean_box([120, 5, 50, 20], 100, 100) is None
 
 
-def test_training_filters_crowd_empty_and_unlabelled(tmp_path):
-    raw = json.loads(ANNOTATIONS.read_text())
+def test_training_filters_crowd_empty_and_unlabelled(tmp_path, ochuman):
+    raw = json.loads((ochuman / "test_ochuman.json").read_text())
     anns = raw["annotations"]
     anns[0]["iscrowd"] = 1
     anns[1]["keypoints"] = [0] * 51
@@ -97,15 +98,15 @@ def test_training_filters_crowd_empty_and_unlabelled(tmp_path):
     root = tmp_path / "edited"
     (root / "annotations").mkdir(parents=True)
     (root / "annotations" / "person_keypoints_val.json").write_text(json.dumps(raw))
-    _folder(root / "images" / "val")
+    _folder(root / "images" / "val", ochuman)
     ds = _dataset(root, is_train=True)
     assert [r["area"] for r in ds.db] == [anns[3]["area"], anns[4]["area"]]
 
 
-def test_set_folder_layout_and_builder(tmp_path):
+def test_set_folder_layout_and_builder(tmp_path, ochuman):
     root = tmp_path / "flat"
-    _annotations(root)
-    _folder(root / "val")  # ROOT/<set>/, the original's layout
+    _annotations(root, ochuman)
+    _folder(root / "val", ochuman)  # ROOT/<set>/, the original's layout
     cfg = _cfg(root, ["DATASET.DATA_FORMAT", "jpg"])
     ds = build_dataset(cfg, is_train=False)
     assert isinstance(ds, COCODataset) and DATASETS["coco"] is COCODataset
@@ -114,10 +115,10 @@ def test_set_folder_layout_and_builder(tmp_path):
 
 
 @pytest.mark.parametrize("prefix", ["val/", ""], ids=["set-folder-in-zip", "flat-zip"])
-def test_zip_reading_equals_folder_reading(coco_root, tmp_path, prefix):
+def test_zip_reading_equals_folder_reading(coco_root, tmp_path, ochuman, prefix):
     root = tmp_path / "zipped"
-    _annotations(root)
-    _zip(root / "images" / "val.zip", prefix)
+    _annotations(root, ochuman)
+    _zip(root / "images" / "val.zip", ochuman, prefix)
     zipped = _dataset(root)
     folder = _dataset(coco_root)
     assert zipped.db[0]["image"] == f"{root / 'images' / 'val.zip'}@{prefix}003799.jpg"
@@ -127,8 +128,8 @@ def test_zip_reading_equals_folder_reading(coco_root, tmp_path, prefix):
         torch.testing.assert_close(a[1], b[1], atol=0, rtol=0)
 
 
-def test_data_format_picks_the_source(coco_root, tmp_path):
-    _zip(coco_root / "images" / "val.zip")
+def test_data_format_picks_the_source(coco_root, tmp_path, ochuman):
+    _zip(coco_root / "images" / "val.zip", ochuman)
     assert ".zip@" in _dataset(coco_root, opts=["DATASET.DATA_FORMAT", "zip"]).db[0]["image"]
     assert ".zip@" not in _dataset(coco_root, opts=["DATASET.DATA_FORMAT", "auto"]).db[0]["image"]
 
@@ -159,13 +160,13 @@ def test_detection_boxes(coco_root, tmp_path):
         _dataset(coco_root, opts=["TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(tmp_path / "missing.json")])
 
 
-def test_image_info_set_needs_detections(tmp_path):
+def test_image_info_set_needs_detections(tmp_path, ochuman):
     root = tmp_path / "test-dev"
-    raw = json.loads(ANNOTATIONS.read_text())
+    raw = json.loads((ochuman / "test_ochuman.json").read_text())
     info = {"images": raw["images"], "categories": raw["categories"]}
     (root / "annotations").mkdir(parents=True)
     (root / "annotations" / "image_info_val.json").write_text(json.dumps(info))
-    _folder(root / "images" / "val")
+    _folder(root / "images" / "val", ochuman)
     with pytest.raises(ValueError, match="no keypoint annotations.*TEST.USE_GT_BBOX False"):
         _dataset(root)
     bbox_file = tmp_path / "dets.json"
@@ -174,7 +175,7 @@ def test_image_info_set_needs_detections(tmp_path):
     assert not ds.has_keypoints and len(ds) == 1 and ds.annotation_file.endswith("image_info_val.json")
 
 
-def test_missing_root_annotation_and_images(tmp_path, coco_root):
+def test_missing_root_annotation_and_images(tmp_path, coco_root, ochuman):
     with pytest.raises(FileNotFoundError, match=r"nowhere.*DATASET.ROOT.*\n.*expected COCO layout"):
         _dataset(tmp_path / "nowhere")
     empty = tmp_path / "empty"
@@ -182,16 +183,16 @@ def test_missing_root_annotation_and_images(tmp_path, coco_root):
     with pytest.raises(FileNotFoundError, match=r"person_keypoints_val\.json.*\n.*expected COCO layout"):
         _dataset(empty)
     no_images = tmp_path / "no_images"
-    _annotations(no_images)
+    _annotations(no_images, ochuman)
     with pytest.raises(FileNotFoundError, match=r"images/val, .*/val, .*images/val\.zip exists\n.*expected COCO"):
         _dataset(no_images)
     with pytest.raises(FileNotFoundError, match=r"DATA_FORMAT=zip.*images/val\.zip exists"):
         _dataset(coco_root, opts=["DATASET.DATA_FORMAT", "zip"])
 
 
-def test_bad_zip_and_missing_member(tmp_path):
+def test_bad_zip_and_missing_member(tmp_path, ochuman):
     root = tmp_path / "badzip"
-    _annotations(root)
+    _annotations(root, ochuman)
     (root / "images").mkdir()
     (root / "images" / "val.zip").write_bytes(b"PK not really")
     with pytest.raises(ValueError, match=r"val\.zip: not a readable zip"):
@@ -206,7 +207,7 @@ def test_malformed_json_names_file_and_position(tmp_path):
     root = tmp_path / "broken"
     (root / "annotations").mkdir(parents=True)
     (root / "annotations" / "person_keypoints_val.json").write_text('{"images": [\n  {"id": 1,, }]}')
-    _folder(root / "images" / "val")
+    (root / "images" / "val").mkdir(parents=True)
     with pytest.raises(ValueError, match=r"person_keypoints_val\.json: annotation file is not valid JSON: .* line 2"):
         _dataset(root)
     (root / "annotations" / "person_keypoints_val.json").write_text('{"images": [{"id": 1}], "annotations": []}')

@@ -1,7 +1,6 @@
 """The shared sample pipeline on the real OCHuman fixture (COCO format): shapes, geometry, flips, targets, skipping."""
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,6 @@ from lib.dataset.coco import COCODataset
 from lib.dataset.joints_dataset import ImageReadError
 from lib.utils.transforms import affine_points, flip_permutation, get_affine_transform
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-OCHUMAN = FIXTURES / "ochuman"
 SMALL = ["MODEL.IMAGE_SIZE", "[96, 128]", "MODEL.HEATMAP_SIZE", "[24, 32]", "MODEL.SIGMA", "2.0"]
 
 
@@ -24,12 +21,13 @@ def _fast_torch():
 
 
 @pytest.fixture
-def coco_root(tmp_path):
+def coco_root(tmp_path, real_data):
     """A COCO-layout root over the OCHuman fixture: annotations/person_keypoints_val.json + images/val/*.jpg."""
+    ochuman = real_data / "ochuman"
     (tmp_path / "annotations").mkdir()
-    (tmp_path / "annotations" / "person_keypoints_val.json").symlink_to(OCHUMAN / "test_ochuman.json")
+    (tmp_path / "annotations" / "person_keypoints_val.json").symlink_to(ochuman / "test_ochuman.json")
     (tmp_path / "images" / "val").mkdir(parents=True)
-    for photo in sorted(OCHUMAN.glob("*.jpg")):
+    for photo in sorted(ochuman.glob("*.jpg")):
         (tmp_path / "images" / "val" / photo.name).symlink_to(photo)
     return tmp_path
 
@@ -221,7 +219,7 @@ def test_zip_images_work_in_worker_processes(coco_root, tmp_path_factory):
     shutil.copy(coco_root / "annotations" / "person_keypoints_val.json", root / "annotations")
     (root / "images").mkdir()
     with zipfile.ZipFile(root / "images" / "val.zip", "w") as archive:
-        for photo in sorted(OCHUMAN.glob("*.jpg")):
+        for photo in sorted((coco_root / "images" / "val").glob("*.jpg")):
             archive.write(photo, f"val/{photo.name}")
     ds = _dataset(root)
     loader = DataLoader(ds, batch_size=5, num_workers=2)

@@ -1,7 +1,6 @@
 """MPII's share of the PCK work: per-joint PCKh entries and table from evaluate(), and the head-size normaliser its
 records carry for the adversarial trainer's PCK-style labels."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,25 +9,21 @@ from lib.config import load_cfg
 from lib.dataset import build_dataset
 from lib.dataset.mpii import HEAD_FALLBACK_FRACTION, MPIIDataset, compute_pckh, pckh_results
 
-MPII = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mpii"
-ANNOTATIONS = MPII / "test_mpii.json"
 SMALL = ["MODEL.IMAGE_SIZE", "[96, 128]", "MODEL.HEATMAP_SIZE", "[24, 32]", "MODEL.SIGMA", "2.0",
          "MODEL.NUM_JOINTS", "16", "DATASET.DATASET", "mpii", "DATASET.TEST_SET", "valid"]
 
-pytestmark = pytest.mark.skipif(not ANNOTATIONS.is_file(), reason=f"shared MPII fixture not found: {ANNOTATIONS}")
-
 
 @pytest.fixture
-def mpii_root(tmp_path):
+def mpii_root(tmp_path, real_data):
     (tmp_path / "annot").mkdir()
-    (tmp_path / "annot" / "valid.json").symlink_to(ANNOTATIONS)
+    (tmp_path / "annot" / "valid.json").symlink_to(real_data / "mpii" / "test_mpii.json")
     (tmp_path / "images").mkdir()
     return tmp_path
 
 
 def test_records_carry_the_head_segment_as_pck_normaliser(mpii_root):
     ds = build_dataset(load_cfg(None, SMALL + ["DATASET.ROOT", str(mpii_root)]), False)
-    raw = json.loads(ANNOTATIONS.read_text())
+    raw = json.loads((mpii_root / "annot" / "valid.json").read_text())
     assert MPIIDataset.pck_label_threshold == 0.5
     for record, entry in zip(ds.db, raw):
         joints, vis = np.array(entry["joints"]), np.array(entry["joints_vis"])
