@@ -49,3 +49,28 @@ def write_crafted_pickle(path, marker, state_dict=None):
     import torch
     torch.save({"state_dict": state_dict if state_dict is not None else {"w": torch.zeros(1)},
                 "payload": _TouchOnUnpickle(str(marker))}, path)
+
+
+def write_video(path, frames, fps=5):
+    """An mp4 (mp4v) of `frames` (BGR uint8 arrays of one size), as a camera clip stands in for in the tests."""
+    import cv2
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    assert writer.isOpened(), f"cv2 cannot write {path}"
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def synthetic_val_images(root):
+    """{file name: (image path, [COCO boxes])} of the tiny synthetic set's validation split (tests/conftest.py): the
+    persons evaluation scores, i.e. those with at least one labelled joint."""
+    import json
+    data = json.loads((Path(root) / "annotations" / "person_keypoints_val2017.json").read_text())
+    names = {image["id"]: image["file_name"] for image in data["images"]}
+    boxes = {name: [] for name in names.values()}
+    for ann in data["annotations"]:
+        if any(v > 0 for v in ann["keypoints"][2::3]):
+            boxes[names[ann["image_id"]]].append(ann["bbox"])
+    return {name: (Path(root) / "images" / "val2017" / name, b) for name, b in sorted(boxes.items())}
