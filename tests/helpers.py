@@ -74,3 +74,38 @@ def synthetic_val_images(root):
         if any(v > 0 for v in ann["keypoints"][2::3]):
             boxes[names[ann["image_id"]]].append(ann["bbox"])
     return {name: (Path(root) / "images" / "val2017" / name, b) for name, b in sorted(boxes.items())}
+
+
+def write_mpii_set(root, people=5, seed=0):
+    """A tiny MPII set in HRNet's layout (root/annot/valid.json + root/images/*.jpg): `people` persons, one per
+    noise image, each a plausible 16-joint figure (1-based px, head_top above upper_neck). Person 2 has its right and
+    left ankles (0, 5) unannotated ((-1, -1), vis 0), person 3 its upper neck (8), as in the real files.
+    Returns the json entries."""
+    import json
+
+    import cv2
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    (root / "annot").mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(exist_ok=True)
+    # Joint offsets from the box centre, in units of the person height (200 * scale): ankles, knees, hips, pelvis,
+    # thorax, upper neck, head top, wrists, elbows, shoulders, in MPII's order.
+    figure = np.array([[-0.08, 0.45], [-0.08, 0.25], [-0.07, 0.05], [0.07, 0.05], [0.08, 0.25], [0.08, 0.45],
+                       [0.0, 0.05], [0.0, -0.25], [0.0, -0.3], [0.0, -0.45], [-0.2, 0.0], [-0.17, -0.12],
+                       [-0.12, -0.25], [0.12, -0.25], [0.17, -0.12], [0.2, 0.0]])
+    entries = []
+    for i in range(people):
+        height, width = 300 + 20 * i, 400 - 10 * i
+        name = f"{100000000 + i:09d}.jpg"
+        cv2.imwrite(str(root / "images" / name), rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        scale = float(rng.uniform(1.0, 1.3))
+        center = np.array([width / 2 + rng.uniform(-20, 20), height / 2 + rng.uniform(-20, 20)])
+        joints = center + (figure + rng.normal(0, 0.02, figure.shape)) * 200 * scale
+        vis = np.ones(16, dtype=int)
+        hidden = {2: [0, 5], 3: [8]}.get(i, [])
+        joints[hidden], vis[hidden] = -1.0, 0
+        entries.append({"image": name, "center": center.round(1).tolist(), "scale": round(scale, 4),
+                        "joints": joints.round(2).tolist(), "joints_vis": vis.tolist()})
+    (root / "annot" / "valid.json").write_text(json.dumps(entries))
+    return entries

@@ -1,4 +1,5 @@
-"""MPIIDataset on the real 5-photo fixture, and PCKh (pure function and evaluate() on a tiny gt_valid.mat)."""
+"""MPIIDataset on a tiny MPII set made here (HRNet's json layout), and PCKh (pure function and evaluate() on a tiny
+gt_valid.mat)."""
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ from scipy.io import loadmat, savemat
 from lib.config import load_cfg
 from lib.dataset import build_dataset
 from lib.dataset.mpii import MPII_FLIP_PAIRS, MPII_MAT_JOINT_NAMES, MPIIDataset, compute_pckh
+from tests.helpers import write_mpii_set
 
 SMALL = ["MODEL.IMAGE_SIZE", "[96, 128]", "MODEL.HEATMAP_SIZE", "[24, 32]", "MODEL.SIGMA", "2.0",
          "MODEL.NUM_JOINTS", "16", "DATASET.DATASET", "mpii", "DATASET.TEST_SET", "valid"]
@@ -20,14 +22,9 @@ def _fast_torch():
 
 
 @pytest.fixture
-def mpii_root(tmp_path, real_data):
-    """MPII layout over the fixture: annot/valid.json + images/*.jpg."""
-    mpii = real_data / "mpii"
-    (tmp_path / "annot").mkdir()
-    (tmp_path / "annot" / "valid.json").symlink_to(mpii / "test_mpii.json")
-    (tmp_path / "images").mkdir()
-    for photo in mpii.glob("*.jpg"):
-        (tmp_path / "images" / photo.name).symlink_to(photo)
+def mpii_root(tmp_path):
+    """MPII layout: annot/valid.json + images/*.jpg, five persons (tests.helpers.write_mpii_set)."""
+    write_mpii_set(tmp_path)
     return tmp_path
 
 
@@ -53,7 +50,7 @@ def _write_gt_mat(path, people):
     return boxes
 
 
-def test_loads_the_five_photos_with_hrnet_adjustments(mpii_root):
+def test_loads_the_five_persons_with_hrnet_adjustments(mpii_root):
     ds = _dataset(mpii_root)
     raw = json.loads((mpii_root / "annot" / "valid.json").read_text())
     assert isinstance(ds, MPIIDataset) and len(ds) == 5
