@@ -93,7 +93,8 @@ def test_pickled_objects_load_only_when_the_file_is_named_trusted(tmp_path, capl
     source = narrow()
     path = tmp_path / "old.pth"
     torch.save({"state_dict": source.state_dict(), "args": extra}, path)
-    with pytest.raises(UntrustedPickleError, match=f"{path}: refused: reading it needs Python's full unpickler \\(it asks for {named}"):
+    refusal = f"{path}: refused: reading it needs Python's full unpickler \\(it asks for {named}"
+    with pytest.raises(UntrustedPickleError, match=refusal):
         read_weight_file(path)
     # Named by another spelling of the same file: paths compare resolved.
     os.symlink(path, tmp_path / "link.pth")
