@@ -331,9 +331,9 @@ def load_weights(model: nn.Module, path_or_state_dict, strict: bool = True,
     Args:
         model: the generator (any nn.Module).
         path_or_state_dict: a weight file (see read_weight_file) or a state_dict.
-        trusted_files: TRUSTED_PICKLE_FILES (see load_file).
         strict: raise on any missing, unexpected or shape-mismatched tensor (default). With False, loads the
             tensors whose name and shape match and logs the rest.
+        trusted_files: TRUSTED_PICKLE_FILES (see load_file).
     Returns:
         A LoadReport; its `record` (the file's weights record, {} for released files) is also added to the model's
         (record_weights), so evaluation knows how the loaded weights were trained.
