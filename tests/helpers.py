@@ -1,5 +1,6 @@
 """Shared test helpers: the one narrow OmniPose/HRNet used by the fast tests (W8 widths, one block per branch), where
-the files kept outside the repository are looked for, and a crafted pickle."""
+the files kept outside the repository are looked for, and data the tests make themselves (a crafted pickle, a video
+clip, a tiny MPII set, the synthetic set's scored persons)."""
 import os
 from pathlib import Path
 
