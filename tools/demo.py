@@ -33,6 +33,7 @@ from lib.core.predictor import PosePredictor, read_image, resolve_device
 from lib.core.runtime import configure_torch
 from lib.dataset.joints_dataset import ImageReadError
 from lib.utils.checkpoint import WeightLoadError
+from lib.utils.errors import run_main
 from lib.utils.logger import setup_logger
 from lib.visualization import compose_panels, draw_persons
 
@@ -337,4 +338,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(1 if main().failed else 0)
+    sys.exit(1 if run_main(main).failed else 0)

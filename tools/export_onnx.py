@@ -22,6 +22,7 @@ import torch
 from lib.config import load_cfg
 from lib.core.predictor import load_generator
 from lib.utils.checkpoint import WeightLoadError
+from lib.utils.errors import run_main
 
 logger = logging.getLogger("export_onnx")
 
@@ -105,4 +106,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -19,6 +19,7 @@ from lib.dataset import build_dataset
 from lib.dataset.loader import build_loader
 from lib.utils import dist
 from lib.utils.environment import log_environment
+from lib.utils.errors import run_main
 from lib.utils.logger import setup_logger
 
 logger = logging.getLogger("test")
@@ -62,4 +63,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

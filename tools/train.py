@@ -17,6 +17,7 @@ from lib.core.runtime import place_model
 from lib.dataset.loader import build_data
 from lib.models import check_train_batch_size
 from lib.utils import checkpoint as ckpt
+from lib.utils.errors import run_main
 
 logger = logging.getLogger("train")
 
@@ -32,7 +33,7 @@ def main(argv=None):
 
     model = build_train_generator(cfg)
     if args.init_from:
-        ckpt.load_weights(model, args.init_from)
+        ckpt.load_weights(model, args.init_from, trusted_files=cfg.TRUSTED_PICKLE_FILES)
         logger.info("initialised the generator from %s", args.init_from)
     model = place_model(model, cfg, device)
     check_train_batch_size(cfg, cfg.TRAIN.BATCH_SIZE_PER_GPU)
@@ -42,4 +43,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

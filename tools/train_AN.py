@@ -19,6 +19,7 @@ from lib.core import trainer
 from lib.core.function_AN import build_adversarial_models, build_adversarial_step
 from lib.dataset.loader import build_data
 from lib.models import check_train_batch_size
+from lib.utils.errors import run_main
 
 logger = logging.getLogger("train_AN")
 
@@ -48,4 +49,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -169,10 +169,16 @@ def _node_and_leaf(cfg, key):
     return node, parts[-1]
 
 
-def _resolve_paths(cfg):
+def _resolve_paths(cfg, source):
     for key in PATH_KEYS:
         node, leaf = _node_and_leaf(cfg, key)
-        node[leaf] = resolve_path(cfg, node[leaf])
+        value = node[leaf]
+        if isinstance(value, list):
+            if not all(isinstance(entry, str) and entry for entry in value):
+                raise ConfigError(f"{source}: {key}={value!r} must be a list of paths (non-empty strings)")
+            node[leaf] = [resolve_path(cfg, entry) for entry in value]
+        else:
+            node[leaf] = resolve_path(cfg, value)
 
 
 def require_path(cfg, key, kind="file"):
@@ -199,7 +205,7 @@ def load_cfg(path=None, opts=(), freeze=True):
     if path:
         _merge_dict(cfg, _read_yaml(path), source=path)
     merge_opts(cfg, list(opts))
-    _resolve_paths(cfg)
+    _resolve_paths(cfg, source=path or "defaults")
     check_cfg(cfg, source=path or "defaults")
     if freeze:
         cfg.freeze()

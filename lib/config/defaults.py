@@ -36,6 +36,11 @@ _C.PIN_MEMORY = True
 _C.SEED = 0
 # 'auto' (CUDA when available, else CPU), 'cpu' or 'cuda'.
 _C.DEVICE = "auto"
+# Weight files (paths, e.g. ['old_run/checkpoint.pth']) that may be read with Python's full unpickler. RISK: unpickling
+# can run any code the file's author put in it, with your permissions. Every other .pth is read with
+# torch.load(weights_only=True) (tensors and plain values only; everything this project writes) and refused if it
+# needs more. List only files from sources you trust; each entry follows the path rule above.
+_C.TRUSTED_PICKLE_FILES = []
 # Mixed precision in training: fp16 autocast + GradScaler on CUDA; bf16 autocast on a CPU with native bf16
 # (AVX512-BF16 or AMX), fp32 with a warning on other CPUs. Evaluation on CPU always runs fp32.
 _C.AMP = False
@@ -291,5 +296,6 @@ _C.GAN.R1_GAMMA = 0.0
 _C.GAN.GENERATOR_INIT = ""
 
 # The path keys, resolved by the one rule in the module docstring. A new path key must be listed here.
+# A list-valued path key has the rule applied to each entry.
 PATH_KEYS = ("OUTPUT_DIR", "LOG_DIR", "DATASET.ROOT", "MODEL.PRETRAINED", "TEST.MODEL_FILE", "TEST.COCO_BBOX_FILE",
-             "GAN.GENERATOR_INIT")
+             "GAN.GENERATOR_INIT", "TRUSTED_PICKLE_FILES")

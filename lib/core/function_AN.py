@@ -366,7 +366,7 @@ def build_adversarial_models(cfg, device, init_from=""):
     gives the same initial weights."""
     generator = build_train_generator(cfg)
     if init_from:
-        ckpt.load_weights(generator, init_from)
+        ckpt.load_weights(generator, init_from, trusted_files=cfg.TRUSTED_PICKLE_FILES)
         logger.info("initialised the generator from %s", init_from)
     pose_disc, conf_disc = build_discriminators(cfg)
     generator = place_model(generator, cfg, device)

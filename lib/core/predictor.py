@@ -85,6 +85,7 @@ def load_generator(cfg, weights: Union[str, os.PathLike]) -> torch.nn.Module:
 
     Raises:
         FileNotFoundError / WeightLoadError with the loader's message (wrong head, joint count or width named).
+        UntrustedPickleError: a file that needs the full unpickler and is not in TRUSTED_PICKLE_FILES.
     """
     if cfg.MODEL.PRETRAINED:
         cfg = cfg.clone()
@@ -92,7 +93,7 @@ def load_generator(cfg, weights: Union[str, os.PathLike]) -> torch.nn.Module:
         cfg.MODEL.PRETRAINED = ""
         cfg.freeze()
     model = build_generator(cfg)
-    load_weights(model, weights)
+    load_weights(model, weights, trusted_files=cfg.TRUSTED_PICKLE_FILES)
     return model.eval()
 
 

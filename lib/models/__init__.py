@@ -63,7 +63,8 @@ def build_generator(cfg, output_bias=None) -> nn.Module:
         for name in getattr(model, "output_layers", [model.output_layer]):  # a stacked model: every stack's head
             nn.init.constant_(model.get_submodule(name).bias, float(output_bias))
     if cfg.MODEL.PRETRAINED:
-        load_pretrained_backbone(model, cfg.MODEL.PRETRAINED, list(cfg.MODEL.EXTRA.PRETRAINED_LAYERS))
+        load_pretrained_backbone(model, cfg.MODEL.PRETRAINED, list(cfg.MODEL.EXTRA.PRETRAINED_LAYERS),
+                                 trusted_files=cfg.TRUSTED_PICKLE_FILES)
     return model
 
 

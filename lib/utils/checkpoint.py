@@ -1,6 +1,9 @@
 """The one place weights are read and written: atomic saves, reading weight files of every supported layout, strict
 loading with errors that say what to change, and non-strict loading of ImageNet backbones.
 
+Reading never runs code stored in a file: every .pth goes through load_file (torch.load with weights_only=True); a
+file that needs Python's full unpickler is refused unless the user names it in TRUSTED_PICKLE_FILES.
+
 Supported files: bare state_dicts (model_best.pth, final_state.pth, the released OmniPose/HRNet files) and checkpoint
 dicts holding the weights under `state_dict`, `best_state_dict`, `model` or `generator`; `module.` (DataParallel/DDP)
 and `_orig_mod.` (torch.compile) prefixes are stripped. Strict by default: a silently half-loaded model is how the
@@ -14,6 +17,7 @@ import logging
 import os
 import pickle
 import random
+import re
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -23,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import yaml
+
+from lib.utils.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +53,12 @@ class WeightLoadError(RuntimeError):
 
 class WeightFileError(WeightLoadError):
     """A weight file that cannot be read: truncated, corrupt, or holding no tensors."""
+
+
+class UntrustedPickleError(UserError):
+    """A file that only Python's full unpickler can read, which the user has not named in TRUSTED_PICKLE_FILES.
+    Deliberately not a WeightFileError: tools that turn unreadable weights into a message of their own must not
+    swallow this refusal, which has its one message and exit status (lib.utils.errors.run_main)."""
 
 
 def atomic_save(obj, path: Union[str, os.PathLike]) -> None:
@@ -140,40 +152,77 @@ def save_generator_weights(model: nn.Module, path: Union[str, os.PathLike]) -> N
     atomic_save(generator_state_dict(model), path)
 
 
-def _torch_load(path: str):
+def _unsafe_load_needed(error: Exception) -> bool:
+    # torch's weights_only unpickler starts every refusal of a global or opcode with this; a truncated or corrupt
+    # file fails with other exceptions.
+    return isinstance(error, pickle.UnpicklingError) and str(error).startswith("Weights only load failed")
+
+
+def _refused_object(error: Exception) -> str:
+    """The class or function a file asked the weights_only unpickler for, as torch names it ('' if it names none)."""
+    match = re.search(r"GLOBAL (\S+)", str(error))
+    return match.group(1) if match else ""
+
+
+def is_trusted(path: Union[str, os.PathLike], trusted_files: Sequence[Union[str, os.PathLike]]) -> bool:
+    """Whether `path` is one of `trusted_files`, compared as resolved absolute paths (links followed)."""
+    resolved = os.path.realpath(path)
+    return any(os.path.realpath(trusted) == resolved for trusted in trusted_files)
+
+
+def load_file(path: Union[str, os.PathLike], trusted_files: Sequence[Union[str, os.PathLike]] = ()):
+    """torch.load on the CPU with weights_only=True: tensors, containers and plain Python values only, so reading a
+    file never runs code stored in it. The one place this project reads a .pth.
+
+    Args:
+        path: the file.
+        trusted_files: files the user has explicitly trusted (TRUSTED_PICKLE_FILES); only these, when
+            weights_only=True refuses them, are read again with Python's full unpickler, with a warning.
+    Raises:
+        UntrustedPickleError: the file needs the full unpickler and is not in `trusted_files`; nothing of it ran.
+        WeightFileError: the file cannot be read (truncated or corrupt).
+    """
+    path = os.fspath(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as safe_error:
-        # Old checkpoints may pickle non-tensor objects (numpy scalars, yacs nodes); only then do we run the full
-        # unpickler, which can execute code from the file.
-        logger.warning(
-            "%s: not loadable with weights_only=True (%s); retrying with weights_only=False. Only do this with files "
-            "you trust.", path, str(safe_error).splitlines()[0]
-        )
-        try:
-            return torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:
-            raise WeightFileError(f"{path}: cannot read the weight file (truncated or corrupt?): {e}") from e
+    except Exception as safe_error:
+        if not _unsafe_load_needed(safe_error):
+            raise WeightFileError(f"{path}: cannot read the weight file (truncated or corrupt?): {safe_error}") \
+                from safe_error
+        asked = _refused_object(safe_error)
+        detail = f"it asks for {asked}" if asked else "it holds objects other than tensors and plain values"
+        if not is_trusted(path, trusted_files):
+            raise UntrustedPickleError(
+                f"{path}: refused: reading it needs Python's full unpickler ({detail}), which can run any code stored "
+                f"in the file; if you trust this file, name it in the config key TRUSTED_PICKLE_FILES, e.g. "
+                f"TRUSTED_PICKLE_FILES \"['{os.path.abspath(path)}']\"") from None
+    logger.warning("%s: reading it with Python's full unpickler (%s) as it is listed as trusted: this runs any code "
+                   "stored in the file", path, detail)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         raise WeightFileError(f"{path}: cannot read the weight file (truncated or corrupt?): {e}") from e
 
 
-def read_weight_file(path: Union[str, os.PathLike], key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+def read_weight_file(path: Union[str, os.PathLike], key: Optional[str] = None,
+                     trusted_files: Sequence[Union[str, os.PathLike]] = ()) -> Dict[str, torch.Tensor]:
     """Reads model weights from a bare state_dict or a checkpoint dict, on the CPU.
 
     Args:
         path: a .pth file.
         key: take the weights from this entry of a checkpoint dict; None tries STATE_DICT_KEYS in order.
+        trusted_files: TRUSTED_PICKLE_FILES (see load_file).
     Returns:
         A state_dict {name: tensor} with wrapper prefixes stripped.
     Raises:
         FileNotFoundError: no such file.
         WeightFileError: unreadable file, or no dict of tensors in it (the message names the path and what it found).
+        UntrustedPickleError: see load_file.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weight file not found: {path}")
-    obj = _torch_load(path)
+    obj = load_file(path, trusted_files)
     if not isinstance(obj, Mapping):
         raise WeightFileError(f"{path}: expected a state_dict or a checkpoint dict, got a {type(obj).__name__}")
     if key is not None:
@@ -275,7 +324,8 @@ def _describe(report: LoadReport) -> str:
     return "; ".join(lines)
 
 
-def load_weights(model: nn.Module, path_or_state_dict, strict: bool = True) -> LoadReport:
+def load_weights(model: nn.Module, path_or_state_dict, strict: bool = True,
+                 trusted_files: Sequence[Union[str, os.PathLike]] = ()) -> LoadReport:
     """Loads weights into `model` by name (frozen Gaussian filters included).
 
     Args:
@@ -283,6 +333,7 @@ def load_weights(model: nn.Module, path_or_state_dict, strict: bool = True) -> L
         path_or_state_dict: a weight file (see read_weight_file) or a state_dict.
         strict: raise on any missing, unexpected or shape-mismatched tensor (default). With False, loads the
             tensors whose name and shape match and logs the rest.
+        trusted_files: TRUSTED_PICKLE_FILES (see load_file).
     Returns:
         A LoadReport; its `record` (the file's weights record, {} for released files) is also added to the model's
         (record_weights), so evaluation knows how the loaded weights were trained.
@@ -292,7 +343,7 @@ def load_weights(model: nn.Module, path_or_state_dict, strict: bool = True) -> L
     """
     if isinstance(path_or_state_dict, (str, os.PathLike)):
         source = os.fspath(path_or_state_dict)
-        state_dict = read_weight_file(source)
+        state_dict = read_weight_file(source, trusted_files=trusted_files)
     else:
         source = "the given state_dict"
         state_dict = strip_wrapper_prefixes(path_or_state_dict)
@@ -320,7 +371,8 @@ def _selected(name: str, prefixes: Sequence[str]) -> bool:
     return "*" in prefixes or any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def load_pretrained_backbone(model: nn.Module, path: Union[str, os.PathLike], prefixes: Sequence[str]) -> LoadReport:
+def load_pretrained_backbone(model: nn.Module, path: Union[str, os.PathLike], prefixes: Sequence[str],
+                             trusted_files: Sequence[Union[str, os.PathLike]] = ()) -> LoadReport:
     """Non-strict load of an (ImageNet) HRNet backbone: only names under `prefixes` whose shapes match.
 
     Args:
@@ -328,12 +380,13 @@ def load_pretrained_backbone(model: nn.Module, path: Union[str, os.PathLike], pr
         path: the weight file (MODEL.PRETRAINED).
         prefixes: MODEL.EXTRA.PRETRAINED_LAYERS: top-level names ('conv1', 'stage4', ...) or dotted prefixes;
             '*' selects everything.
+        trusted_files: TRUSTED_PICKLE_FILES (see load_file).
     Returns:
         A LoadReport (`missing` = the model tensors that keep their initialisation).
     Logs exactly how many tensors were loaded and which stayed at initialisation (first few names and counts).
     """
     path = os.fspath(path)
-    state_dict = read_weight_file(path)
+    state_dict = read_weight_file(path, trusted_files=trusted_files)
     selected = {n: t for n, t in state_dict.items() if _selected(n, prefixes)}
     report = _compare(model, selected)
     model.load_state_dict({n: selected[n] for n in report.loaded}, strict=False)
@@ -442,10 +495,11 @@ def load_training_checkpoint(path, cfg, trainer):
     Raises:
         CheckpointError naming the file when it is missing, truncated or corrupt, is a bare weight file, was written
         by the other trainer, or was trained with different MODEL settings (listing them).
+        UntrustedPickleError: see load_file (cfg.TRUSTED_PICKLE_FILES is the trusted list).
     """
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint to resume from")
-    state = _torch_load(path)
+    state = load_file(path, cfg.TRUSTED_PICKLE_FILES)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{path}: not a training checkpoint of this project (expected a dict with format={CHECKPOINT_FORMAT!r}); "

@@ -97,14 +97,17 @@ def test_every_path_key_follows_the_data_dir_rule(tmp_path):
     '' unset; the detection file included (it used to resolve against the working directory)."""
     from lib.config.defaults import PATH_KEYS
 
+    list_keys = {"TRUSTED_PICKLE_FILES"}  # the rule applies to each entry
     opts = ["DATA_DIR", str(tmp_path / "base")]
     for key in PATH_KEYS:
-        opts += [key, f"rel/{key.lower()}"]
+        opts += [key, f"[rel/{key.lower()}, /abs/{key.lower()}]" if key in list_keys else f"rel/{key.lower()}"]
     cfg = load_cfg(None, opts + ["MODEL.PRETRAINED", "/abs/backbone.pth", "LOG_DIR", ""])
     for key in PATH_KEYS:
         section, _, leaf = key.rpartition(".")
         value = (cfg[section] if section else cfg)[leaf]
-        if key == "MODEL.PRETRAINED":
+        if key in list_keys:
+            assert value == [str(tmp_path / "base" / "rel" / key.lower()), f"/abs/{key.lower()}"], key
+        elif key == "MODEL.PRETRAINED":
             assert value == "/abs/backbone.pth"
         elif key == "LOG_DIR":
             assert value == ""
@@ -135,9 +138,17 @@ def test_every_path_like_key_is_listed():
             else:
                 yield f"{prefix}{name}", value
 
-    path_like = {key for key, value in leaves(_C) if isinstance(value, str) and key != "DATA_DIR"
-                 and key.rpartition(".")[2].split("_")[-1] in ("DIR", "FILE", "ROOT", "PRETRAINED", "INIT")}
+    path_like = {key for key, value in leaves(_C) if isinstance(value, (str, list)) and key != "DATA_DIR"
+                 and key.rpartition(".")[2].split("_")[-1] in ("DIR", "FILE", "FILES", "ROOT", "PRETRAINED", "INIT")}
     assert path_like == set(PATH_KEYS)
+
+
+def test_trusted_pickle_files_must_be_a_list_of_paths():
+    assert load_cfg(None, ["TRUSTED_PICKLE_FILES", "['a.pth']"]).TRUSTED_PICKLE_FILES == ["a.pth"]
+    with pytest.raises(ConfigError, match=r"TRUSTED_PICKLE_FILES=\['a.pth', 3\] must be a list of paths"):
+        load_cfg(None, ["TRUSTED_PICKLE_FILES", "['a.pth', 3]"])
+    with pytest.raises(ConfigError, match="TRUSTED_PICKLE_FILES='a.pth' has type str, expected list"):
+        load_cfg(None, ["TRUSTED_PICKLE_FILES", "a.pth"])
 
 
 def test_required_path_error_names_the_key_and_the_resolved_path(tmp_path):

@@ -1,5 +1,5 @@
-"""COCO evaluation on the real OCHuman fixture: ground truth as predictions scores AP 1.0; a shifted copy does not."""
-from pathlib import Path
+"""COCO evaluation on the tiny synthetic set: ground truth as predictions scores AP 1.0; a shifted copy does not."""
+import json
 
 import numpy as np
 import pytest
@@ -7,13 +7,21 @@ from pycocotools.coco import COCO
 
 from lib.core.evaluate import COCO_STAT_NAMES, evaluate_coco, format_table
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-OCHUMAN_JSON = DATA / "ochuman" / "test_ochuman.json"
-
 
 @pytest.fixture(scope="module")
-def coco_gt():
-    return COCO(str(OCHUMAN_JSON))
+def coco_gt(tiny_synthetic, tmp_path_factory):
+    """The synthetic validation annotations with every third labelled joint marked occluded (v=1), so both
+    visibility classes are scored."""
+    data = json.loads((tiny_synthetic / "annotations" / "person_keypoints_val2017.json").read_text())
+    labelled = 0
+    for ann in data["annotations"]:
+        for k in range(2, len(ann["keypoints"]), 3):
+            if ann["keypoints"][k] > 0:
+                labelled += 1
+                ann["keypoints"][k] = 1 if labelled % 3 == 0 else 2
+    path = tmp_path_factory.mktemp("gt") / "person_keypoints_val.json"
+    path.write_text(json.dumps(data))
+    return COCO(str(path))
 
 
 def gt_as_predictions(coco, shift=0.0):

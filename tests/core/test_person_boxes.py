@@ -3,18 +3,15 @@ the optional torchvision detector that says what to do and never downloads."""
 import json
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from lib.core.person_boxes import BoxSourceError, DetectorUnavailable, JsonBoxes, TorchvisionDetector, make_box_source
+from tests.helpers import synthetic_val_images
 
-OCHUMAN = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ochuman"
-
-
-def test_json_box_formats(tmp_path):
+def test_json_box_formats(tmp_path, tiny_synthetic):
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps({"a.jpg": [[1, 2, 30, 40], [5, 6, 7, 8, 0.3]], "sub/b.png": []}))
     boxes = JsonBoxes(plain, min_score=0.5)
@@ -31,9 +28,12 @@ def test_json_box_formats(tmp_path):
     np.testing.assert_allclose(boxes(None, "000000397133.jpg"), [[1, 1, 10, 20, 0.9]])
     np.testing.assert_allclose(boxes(None, "frame.png"), [[0, 0, 4, 4, 0.8]])
 
-    coco = JsonBoxes(OCHUMAN / "test_ochuman.json") if (OCHUMAN / "test_ochuman.json").is_file() else None
-    if coco is not None:
-        assert coco(None, "000817.jpg").shape == (2, 5) and coco.image_id_for("000817.jpg") == 2
+    annotations = tiny_synthetic / "annotations" / "person_keypoints_val2017.json"
+    coco = JsonBoxes(annotations)
+    image = json.loads(annotations.read_text())["images"][0]
+    name, (_, boxes) = image["file_name"], synthetic_val_images(tiny_synthetic)[image["file_name"]]
+    np.testing.assert_allclose(coco(None, name), [[*box, 1.0] for box in boxes])
+    assert coco.image_id_for(name) == image["id"]
 
 
 @pytest.mark.parametrize("content,message", [

@@ -1,8 +1,7 @@
-"""PosePredictor on the real OCHuman photos and demo.mp4 frames with a tiny random OmniPose: one person per box,
-keypoints inside the crop, crops and keypoints identical to the evaluation path, the errors that name bad inputs."""
+"""PosePredictor with a tiny random OmniPose: one person per box on the real OCHuman photos (real_data fixture),
+keypoints inside the crop, crops and keypoints identical to the evaluation path, video frames and the errors that
+name bad inputs (on the tiny synthetic set and files made here)."""
 import json
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,22 +18,15 @@ from lib.dataset.joints_dataset import ImageReadError
 from lib.models import build_generator
 from lib.utils.checkpoint import WeightLoadError
 from lib.utils.transforms import PIXEL_STD, box_to_center_scale
-from tests.helpers import narrow_model_opts
+from tests.helpers import narrow_model_opts, synthetic_val_images, write_video
 
 torch.set_flush_denormal(True)
 torch.set_num_threads(1)
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-OCHUMAN = SHARED / "ochuman"
-VIDEO = SHARED / "video" / "demo.mp4"
 # A W8 OmniPose at 48x64 (w x h): a fraction of a second per image on one core.
 TINY = narrow_model_opts() + [
     "MODEL.IMAGE_SIZE", "[48,64]", "MODEL.HEATMAP_SIZE", "[12,16]", "MODEL.SIGMA", "1.0", "TEST.BLUR_KERNEL", "3",
 ]
-
-needs_fixtures = pytest.mark.skipif(not (OCHUMAN / "test_ochuman.json").is_file() or not VIDEO.is_file(),
-                                    reason=f"shared real fixtures not found under {SHARED}")
-
 
 @pytest.fixture(scope="module")
 def cfg():
@@ -62,8 +54,8 @@ def argmax_predictor(weights):
     return PosePredictor.from_config(load_cfg(None, TINY + ["TEST.POST_PROCESS", "False"]), weights, "cpu")
 
 
-def ochuman_boxes():
-    data = json.loads((OCHUMAN / "test_ochuman.json").read_text())
+def ochuman_boxes(ochuman):
+    data = json.loads((ochuman / "test_ochuman.json").read_text())
     names = {image["id"]: image["file_name"] for image in data["images"]}
     boxes = {}
     for ann in data["annotations"]:
@@ -86,13 +78,13 @@ def assert_inside_crops(persons, boxes, image_shape, aspect_ratio, heatmap_width
         assert (np.abs(joints[:, :2] - center) <= half + cell).all(), (joints[:, :2], center, half)
 
 
-@needs_fixtures
-def test_ochuman_one_person_per_gt_box_inside_its_crop(argmax_predictor, predictor, cfg):
-    boxes = ochuman_boxes()
+def test_ochuman_one_person_per_gt_box_inside_its_crop(argmax_predictor, predictor, cfg, real_data):
+    ochuman = real_data / "ochuman"
+    boxes = ochuman_boxes(ochuman)
     assert sum(len(b) for b in boxes.values()) == 5
     for name, image_boxes in boxes.items():
-        image = cv2.imread(str(OCHUMAN / name))
-        persons = argmax_predictor.predict(str(OCHUMAN / name), image_boxes)
+        image = cv2.imread(str(ochuman / name))
+        persons = argmax_predictor.predict(str(ochuman / name), image_boxes)
         assert len(persons) == len(image_boxes), name
         assert_inside_crops(persons, image_boxes, image.shape, 48 / 64, cfg.MODEL.HEATMAP_SIZE[0])
         assert all(p.box_score == 1.0 and np.isfinite(p.score) for p in persons)
@@ -100,18 +92,11 @@ def test_ochuman_one_person_per_gt_box_inside_its_crop(argmax_predictor, predict
         assert len(dark) == len(image_boxes) and all(np.isfinite(p.keypoints).all() for p in dark)
 
 
-@needs_fixtures
-def test_crops_and_keypoints_equal_the_evaluation_path(predictor, cfg, tmp_path):
-    """The OCHuman json read by COCODataset (evaluation samples, GT boxes) gives the same crops, and validate()'s
+def test_crops_and_keypoints_equal_the_evaluation_path(predictor, cfg, tiny_synthetic):
+    """A COCO json read by COCODataset (evaluation samples, GT boxes) gives the same crops, and validate()'s
     flip test + decode on them gives the same keypoints as the predictor."""
-    root = tmp_path / "ochuman"
-    (root / "annotations").mkdir(parents=True)
-    (root / "images" / "test").mkdir(parents=True)
-    os.symlink(OCHUMAN / "test_ochuman.json", root / "annotations" / "person_keypoints_test.json")
-    for name in ("000817.jpg", "003799.jpg", "003896.jpg"):
-        os.symlink(OCHUMAN / name, root / "images" / "test" / name)
-    dataset = COCODataset(cfg, root, "test", is_train=False)
-    assert len(dataset) == 5
+    dataset = COCODataset(cfg, tiny_synthetic, "val2017", is_train=False)
+    assert len(dataset) == sum(len(boxes) for _, boxes in synthetic_val_images(tiny_synthetic).values()) > 0
     codec = HeatmapCodec.from_cfg(cfg)
     for index in range(len(dataset)):
         crop, _, _, meta = dataset[index]
@@ -131,13 +116,14 @@ def test_crops_and_keypoints_equal_the_evaluation_path(predictor, cfg, tmp_path)
         np.testing.assert_allclose(person.keypoints[:, 2], maxvals[0], atol=1e-6)
 
 
-@needs_fixtures
-def test_video_frames_whole_image_mode(argmax_predictor, cfg):
-    capture = cv2.VideoCapture(str(VIDEO))
+def test_video_frames_whole_image_mode(argmax_predictor, cfg, tiny_synthetic, tmp_path):
+    image = cv2.imread(str(next(iter(synthetic_val_images(tiny_synthetic).values()))[0]))
+    clip = write_video(tmp_path / "clip.mp4", [image, np.ascontiguousarray(image[:, ::-1])])
+    capture = cv2.VideoCapture(str(clip))
     frames = []
     while len(frames) < 2:
         ok, frame = capture.read()
-        assert ok, f"{VIDEO}: could not read frame {len(frames)}"
+        assert ok, f"{clip}: could not read frame {len(frames)}"
         frames.append(frame)
     capture.release()
     for frame in frames:
@@ -148,10 +134,9 @@ def test_video_frames_whole_image_mode(argmax_predictor, cfg):
         assert_inside_crops(persons, [[0, 0, width, height]], frame.shape, 48 / 64, cfg.MODEL.HEATMAP_SIZE[0])
 
 
-@needs_fixtures
-def test_rgb_array_batches_and_flip(cfg, weights):
-    path = str(OCHUMAN / "000817.jpg")
-    boxes = ochuman_boxes()["000817.jpg"]
+def test_rgb_array_batches_and_flip(cfg, weights, tiny_synthetic):
+    path, boxes = max(synthetic_val_images(tiny_synthetic).values(), key=lambda image: len(image[1]))
+    path = str(path)
     one = PosePredictor.from_config(cfg, weights, torch.device("cpu"), batch_size=1)
     many = PosePredictor.from_config(cfg, weights, "cpu", batch_size=8)
     no_flip = PosePredictor.from_config(cfg, weights, "cpu", flip_test=False)

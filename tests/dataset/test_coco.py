@@ -1,4 +1,4 @@
-"""COCODataset on the real OCHuman fixture: records, layouts (folder, <set>/, zip), detection boxes, bad input."""
+"""COCODataset on the tiny synthetic set: records, layouts (folder, <set>/, zip), detection boxes, bad input."""
 import json
 import zipfile
 from pathlib import Path
@@ -12,10 +12,6 @@ from lib.dataset import DATASETS, build_dataset
 from lib.dataset.coco import COCODataset, clean_box
 from lib.dataset.keypoint_info import COCO_KEYPOINTS
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-OCHUMAN = FIXTURES / "ochuman"
-ANNOTATIONS = OCHUMAN / "test_ochuman.json"
-PHOTOS = sorted(OCHUMAN.glob("*.jpg"))
 SMALL = ["MODEL.IMAGE_SIZE", "[96, 128]", "MODEL.HEATMAP_SIZE", "[24, 32]", "MODEL.SIGMA", "2.0"]
 
 
@@ -24,29 +20,48 @@ def _fast_torch():
     torch.set_num_threads(1)
 
 
-def _annotations(root, name="person_keypoints_val.json"):
+@pytest.fixture
+def source(tiny_synthetic):
+    """The synthetic validation split the layouts below are made of."""
+    return tiny_synthetic
+
+
+def _raw(source):
+    return json.loads((source / "annotations" / "person_keypoints_val2017.json").read_text())
+
+
+def _labelled(annotation):
+    """A person with at least one labelled joint (the others are left out of the records, as in COCO)."""
+    return any(v > 0 for v in annotation["keypoints"][2::3])
+
+
+def _annotations(root, source, name="person_keypoints_val.json"):
     (root / "annotations").mkdir(parents=True, exist_ok=True)
-    (root / "annotations" / name).symlink_to(ANNOTATIONS)
+    (root / "annotations" / name).symlink_to(source / "annotations" / "person_keypoints_val2017.json")
 
 
-def _folder(folder):
+def _images(source):
+    return sorted((source / "images" / "val2017").glob("*.jpg"))
+
+
+def _folder(folder, source):
     folder.mkdir(parents=True)
-    for photo in PHOTOS:
-        (folder / photo.name).symlink_to(photo)
+    for image in _images(source):
+        (folder / image.name).symlink_to(image)
 
 
-def _zip(path, prefix="val/"):
+def _zip(path, source, prefix="val/"):
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
-        for photo in PHOTOS:
-            archive.write(photo, prefix + photo.name)
+        for image in _images(source):
+            archive.write(image, prefix + image.name)
 
 
 @pytest.fixture
-def coco_root(tmp_path):
+def coco_root(tmp_path, source):
     root = tmp_path / "coco"
-    _annotations(root)
-    _folder(root / "images" / "val")
+    _annotations(root, source)
+    _folder(root / "images" / "val", source)
     return root
 
 
@@ -59,15 +74,16 @@ def _dataset(root, is_train=False, opts=()):
     return COCODataset(_cfg(root, opts), str(root), "val", is_train)
 
 
-def test_records_follow_the_annotations(coco_root):
+def test_records_follow_the_annotations(coco_root, source):
     ds = _dataset(coco_root)
-    raw = json.loads(ANNOTATIONS.read_text())
+    raw = _raw(source)
+    labelled = [ann for ann in raw["annotations"] if _labelled(ann)]
     assert ds.has_keypoints and ds.annotation_file == str(coco_root / "annotations" / "person_keypoints_val.json")
-    assert len(ds) == len(raw["annotations"]) == 5
-    assert ds.image_ids == [1, 2, 3] and len(ds.coco.getAnnIds()) == 5
+    assert len(ds) == len(labelled) < len(raw["annotations"])  # persons without a labelled joint are left out
+    assert ds.image_ids == sorted(image["id"] for image in raw["images"])
+    assert len(ds.coco.getAnnIds()) == len(raw["annotations"])
     names = {image["id"]: image["file_name"] for image in raw["images"]}
-    by_id = {ann["id"]: ann for ann in raw["annotations"]}
-    for record, ann in zip(ds.db, sorted(by_id.values(), key=lambda a: (a["image_id"], a["id"]))):
+    for record, ann in zip(ds.db, sorted(labelled, key=lambda a: (a["image_id"], a["id"]))):
         assert record["image_id"] == ann["image_id"]
         assert record["image"] == str(coco_root / "images" / "val" / names[ann["image_id"]])
         keypoints = np.array(ann["keypoints"]).reshape(17, 3)
@@ -82,73 +98,72 @@ def test_records_follow_the_annotations(coco_root):
     assert ds.joint_names[15] == "left_ankle"
 
 
-def test_box_is_clipped_to_the_image(coco_root):
-    # Annotation 4 is [0, 39, 601, 861] in a 602x900 image: inside. Compare a box sticking out on the left.
-    ds = _dataset(coco_root)
+def test_box_is_clipped_to_the_image():
     assert clean_box([-10, 5, 50, 20], 100, 100) == [0.0, 5.0, 40.0, 20.0]
     assert clean_box([90, 5, 50, 200], 100, 100) == [90.0, 5.0, 10.0, 95.0]
     assert clean_box([120, 5, 50, 20], 100, 100) is None
 
 
-def test_training_filters_crowd_empty_and_unlabelled(tmp_path):
-    raw = json.loads(ANNOTATIONS.read_text())
-    anns = raw["annotations"]
+def test_training_filters_crowd_empty_and_unlabelled(tmp_path, source):
+    raw = _raw(source)
+    anns = sorted((ann for ann in raw["annotations"] if _labelled(ann)), key=lambda a: (a["image_id"], a["id"]))
     anns[0]["iscrowd"] = 1
     anns[1]["keypoints"] = [0] * 51
     anns[2]["area"] = 0
     root = tmp_path / "edited"
     (root / "annotations").mkdir(parents=True)
     (root / "annotations" / "person_keypoints_val.json").write_text(json.dumps(raw))
-    _folder(root / "images" / "val")
+    _folder(root / "images" / "val", source)
     ds = _dataset(root, is_train=True)
-    assert [r["area"] for r in ds.db] == [anns[3]["area"], anns[4]["area"]]
+    assert [r["area"] for r in ds.db] == [ann["area"] for ann in anns[3:]]
 
 
-def test_set_folder_layout_and_builder(tmp_path):
+def test_set_folder_layout_and_builder(tmp_path, coco_root, source):
     root = tmp_path / "flat"
-    _annotations(root)
-    _folder(root / "val")  # ROOT/<set>/, the original's layout
+    _annotations(root, source)
+    _folder(root / "val", source)  # ROOT/<set>/, the original's layout
     cfg = _cfg(root, ["DATASET.DATA_FORMAT", "jpg"])
     ds = build_dataset(cfg, is_train=False)
     assert isinstance(ds, COCODataset) and DATASETS["coco"] is COCODataset
-    assert ds.db[0]["image"] == str(root / "val" / "003799.jpg")
+    assert ds.db[0]["image"] == str(root / "val" / Path(_dataset(coco_root).db[0]["image"]).name)
     assert ds[0][0].shape == (3, 128, 96)
 
 
 @pytest.mark.parametrize("prefix", ["val/", ""], ids=["set-folder-in-zip", "flat-zip"])
-def test_zip_reading_equals_folder_reading(coco_root, tmp_path, prefix):
+def test_zip_reading_equals_folder_reading(coco_root, tmp_path, source, prefix):
     root = tmp_path / "zipped"
-    _annotations(root)
-    _zip(root / "images" / "val.zip", prefix)
+    _annotations(root, source)
+    _zip(root / "images" / "val.zip", source, prefix)
     zipped = _dataset(root)
     folder = _dataset(coco_root)
-    assert zipped.db[0]["image"] == f"{root / 'images' / 'val.zip'}@{prefix}003799.jpg"
+    assert zipped.db[0]["image"] == f"{root / 'images' / 'val.zip'}@{prefix}{Path(folder.db[0]['image']).name}"
     for i in (0, 4):
         a, b = zipped[i], folder[i]
         torch.testing.assert_close(a[0], b[0], atol=0, rtol=0)
         torch.testing.assert_close(a[1], b[1], atol=0, rtol=0)
 
 
-def test_data_format_picks_the_source(coco_root, tmp_path):
-    _zip(coco_root / "images" / "val.zip")
+def test_data_format_picks_the_source(coco_root, tmp_path, source):
+    _zip(coco_root / "images" / "val.zip", source)
     assert ".zip@" in _dataset(coco_root, opts=["DATASET.DATA_FORMAT", "zip"]).db[0]["image"]
     assert ".zip@" not in _dataset(coco_root, opts=["DATASET.DATA_FORMAT", "auto"]).db[0]["image"]
 
 
-def test_detection_boxes(coco_root, tmp_path):
-    detections = [
-        {"image_id": 1, "category_id": 1, "bbox": [250.0, 112.0, 475.0, 751.0], "score": 0.9},
-        {"image_id": 2, "category_id": 1, "bbox": [140.0, 170.0, 230.0, 700.0], "score": 0.6},
-        {"image_id": 2, "category_id": 1, "bbox": [10.0, 10.0, 30.0, 40.0], "score": 0.05},  # below IMAGE_THRE
-        {"image_id": 3, "category_id": 2, "bbox": [0.0, 0.0, 100.0, 100.0], "score": 0.99},  # not a person
+def test_detection_boxes(coco_root, tmp_path, source):
+    first, second, third = sorted(image["id"] for image in _raw(source)["images"])[:3]
+    detections = [  # boxes inside every synthetic image (at least 340 px each way)
+        {"image_id": first, "category_id": 1, "bbox": [50.0, 12.0, 175.0, 251.0], "score": 0.9},
+        {"image_id": second, "category_id": 1, "bbox": [40.0, 70.0, 130.0, 200.0], "score": 0.6},
+        {"image_id": second, "category_id": 1, "bbox": [10.0, 10.0, 30.0, 40.0], "score": 0.05},  # below IMAGE_THRE
+        {"image_id": third, "category_id": 2, "bbox": [0.0, 0.0, 100.0, 100.0], "score": 0.99},  # not a person
     ]
     bbox_file = tmp_path / "dets.json"
     bbox_file.write_text(json.dumps(detections))
     ds = _dataset(coco_root, opts=["TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(bbox_file),
                                    "TEST.IMAGE_THRE", "0.1"])
     assert len(ds) == 2
-    assert [r["score"] for r in ds.db] == [0.9, 0.6] and [r["image_id"] for r in ds.db] == [1, 2]
-    assert ds.db[1]["area"] == pytest.approx(230.0 * 700.0)
+    assert [r["score"] for r in ds.db] == [0.9, 0.6] and [r["image_id"] for r in ds.db] == [first, second]
+    assert ds.db[1]["area"] == pytest.approx(130.0 * 200.0)
     assert not ds.db[0]["joints"].any() and not ds.db[0]["joints_vis"].any()
     image, target, weight, meta = ds[0]
     assert image.shape == (3, 128, 96) and not weight.any() and not target.any() and meta["score"] == pytest.approx(0.9)
@@ -161,22 +176,23 @@ def test_detection_boxes(coco_root, tmp_path):
         _dataset(coco_root, opts=["TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(tmp_path / "missing.json")])
 
 
-def test_image_info_set_needs_detections(tmp_path):
+def test_image_info_set_needs_detections(tmp_path, source):
     root = tmp_path / "test-dev"
-    raw = json.loads(ANNOTATIONS.read_text())
+    raw = _raw(source)
     info = {"images": raw["images"], "categories": raw["categories"]}
     (root / "annotations").mkdir(parents=True)
     (root / "annotations" / "image_info_val.json").write_text(json.dumps(info))
-    _folder(root / "images" / "val")
+    _folder(root / "images" / "val", source)
     with pytest.raises(ValueError, match="no keypoint annotations.*TEST.USE_GT_BBOX False"):
         _dataset(root)
     bbox_file = tmp_path / "dets.json"
-    bbox_file.write_text(json.dumps([{"image_id": 3, "category_id": 1, "bbox": [0, 40, 600, 860], "score": 0.8}]))
+    bbox_file.write_text(json.dumps([{"image_id": raw["images"][2]["id"], "category_id": 1, "bbox": [0, 40, 300, 300],
+                                      "score": 0.8}]))
     ds = _dataset(root, opts=["TEST.USE_GT_BBOX", "False", "TEST.COCO_BBOX_FILE", str(bbox_file)])
     assert not ds.has_keypoints and len(ds) == 1 and ds.annotation_file.endswith("image_info_val.json")
 
 
-def test_missing_root_annotation_and_images(tmp_path, coco_root):
+def test_missing_root_annotation_and_images(tmp_path, coco_root, source):
     with pytest.raises(FileNotFoundError, match=r"nowhere.*DATASET.ROOT.*\n.*expected COCO layout"):
         _dataset(tmp_path / "nowhere")
     empty = tmp_path / "empty"
@@ -184,23 +200,24 @@ def test_missing_root_annotation_and_images(tmp_path, coco_root):
     with pytest.raises(FileNotFoundError, match=r"person_keypoints_val\.json.*\n.*expected COCO layout"):
         _dataset(empty)
     no_images = tmp_path / "no_images"
-    _annotations(no_images)
+    _annotations(no_images, source)
     with pytest.raises(FileNotFoundError, match=r"images/val, .*/val, .*images/val\.zip exists\n.*expected COCO"):
         _dataset(no_images)
     with pytest.raises(FileNotFoundError, match=r"DATA_FORMAT=zip.*images/val\.zip exists"):
         _dataset(coco_root, opts=["DATASET.DATA_FORMAT", "zip"])
 
 
-def test_bad_zip_and_missing_member(tmp_path):
+def test_bad_zip_and_missing_member(tmp_path, coco_root, source):
+    first = Path(_dataset(coco_root).db[0]["image"]).name
     root = tmp_path / "badzip"
-    _annotations(root)
+    _annotations(root, source)
     (root / "images").mkdir()
     (root / "images" / "val.zip").write_bytes(b"PK not really")
     with pytest.raises(ValueError, match=r"val\.zip: not a readable zip"):
         _dataset(root)
     with zipfile.ZipFile(root / "images" / "val.zip", "w") as archive:
         archive.writestr("val/other.jpg", b"")
-    with pytest.raises(FileNotFoundError, match=r"val\.zip: holds neither 'val/003799\.jpg' nor '003799\.jpg'"):
+    with pytest.raises(FileNotFoundError, match=rf"val\.zip: holds neither 'val/{first}' nor '{first}'"):
         _dataset(root)
 
 
@@ -208,7 +225,7 @@ def test_malformed_json_names_file_and_position(tmp_path):
     root = tmp_path / "broken"
     (root / "annotations").mkdir(parents=True)
     (root / "annotations" / "person_keypoints_val.json").write_text('{"images": [\n  {"id": 1,, }]}')
-    _folder(root / "images" / "val")
+    (root / "images" / "val").mkdir(parents=True)
     with pytest.raises(ValueError, match=r"person_keypoints_val\.json: annotation file is not valid JSON: .* line 2"):
         _dataset(root)
     (root / "annotations" / "person_keypoints_val.json").write_text('{"images": [{"id": 1}], "annotations": []}')

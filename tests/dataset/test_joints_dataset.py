@@ -1,4 +1,4 @@
-"""The shared sample pipeline on the real OCHuman fixture (COCO format): shapes, geometry, flips, targets, skipping."""
+"""The shared sample pipeline on the tiny synthetic COCO set: shapes, geometry, flips, targets, skipping."""
 import os
 import shutil
 from pathlib import Path
@@ -13,8 +13,6 @@ from lib.dataset.coco import COCODataset
 from lib.dataset.joints_dataset import ImageReadError
 from lib.utils.transforms import affine_points, flip_permutation, get_affine_transform
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-OCHUMAN = FIXTURES / "ochuman"
 SMALL = ["MODEL.IMAGE_SIZE", "[96, 128]", "MODEL.HEATMAP_SIZE", "[24, 32]", "MODEL.SIGMA", "2.0"]
 
 
@@ -24,19 +22,25 @@ def _fast_torch():
 
 
 @pytest.fixture
-def coco_root(tmp_path):
-    """A COCO-layout root over the OCHuman fixture: annotations/person_keypoints_val.json + images/val/*.jpg."""
+def coco_root(tmp_path, tiny_synthetic):
+    """A COCO-layout root over the synthetic validation split: annotations/person_keypoints_val.json + images/val/."""
     (tmp_path / "annotations").mkdir()
-    (tmp_path / "annotations" / "person_keypoints_val.json").symlink_to(OCHUMAN / "test_ochuman.json")
+    (tmp_path / "annotations" / "person_keypoints_val.json").symlink_to(
+        tiny_synthetic / "annotations" / "person_keypoints_val2017.json")
     (tmp_path / "images" / "val").mkdir(parents=True)
-    for photo in sorted(OCHUMAN.glob("*.jpg")):
-        (tmp_path / "images" / "val" / photo.name).symlink_to(photo)
+    for image in sorted((tiny_synthetic / "images" / "val2017").glob("*.jpg")):
+        (tmp_path / "images" / "val" / image.name).symlink_to(image)
     return tmp_path
 
 
 def _dataset(root, is_train=False, opts=()):
     cfg = load_cfg(None, SMALL + ["DATASET.ROOT", str(root)] + list(opts))
     return COCODataset(cfg, str(root), "val", is_train)
+
+
+def _unlabelled(ds):
+    """Persons annotated without a single labelled joint (evaluation and training leave them out)."""
+    return sum(not any(v > 0 for v in a["keypoints"][2::3]) for a in ds.coco.loadAnns(ds.coco.getAnnIds()))
 
 
 def _to_image(points_hm, meta, codec, image_width):
@@ -50,7 +54,7 @@ def _to_image(points_hm, meta, codec, image_width):
 
 def test_sample_shapes_dtypes_and_collate(coco_root):
     ds = _dataset(coco_root)
-    assert len(ds) == 5
+    assert len(ds) == len(ds.coco.getAnnIds(iscrowd=False)) - _unlabelled(ds) > 3
     image, target, weight, meta = ds[0]
     assert image.shape == (3, 128, 96) and image.dtype == torch.float32
     assert target.shape == (17, 32, 24) and target.dtype == torch.float32
@@ -176,7 +180,7 @@ def test_training_is_reproducible_under_torch_seed(coco_root):
 
 def test_half_body_choice_is_fair(coco_root):
     ds = _dataset(coco_root, True)
-    record = ds.db[0]
+    record = max(ds.db, key=lambda r: int((r["joints_vis"] > 0).sum()))  # a person with both halves labelled
     labelled = record["joints_vis"] > 0
     assert labelled[list(ds.upper_body_ids)].sum() > 2 and labelled[list(ds.lower_body_ids)].sum() > 2
     rng = np.random.default_rng(0)
@@ -187,28 +191,33 @@ def test_half_body_choice_is_fair(coco_root):
 
 
 def test_corrupt_image_raises_naming_the_file(coco_root):
-    victim = coco_root / "images" / "val" / "003799.jpg"  # image id 1, the first records
+    name = os.path.basename(_dataset(coco_root).db[0]["image"])
+    victim = coco_root / "images" / "val" / name  # the first record's image
     victim.unlink()
     victim.write_bytes(b"not a jpeg at all")
     ds = _dataset(coco_root)
-    with pytest.raises(ImageReadError, match=r"003799\.jpg.*not a decodable image"):
+    with pytest.raises(ImageReadError, match=rf"{name}.*not a decodable image"):
         ds[0]
     victim.unlink()
-    with pytest.raises(ImageReadError, match=r"003799\.jpg: image file not found"):
+    with pytest.raises(ImageReadError, match=rf"{name}: image file not found"):
         ds[0]
 
 
 def test_skip_corrupt_returns_another_sample_and_counts(coco_root):
-    victim = coco_root / "images" / "val" / "000817.jpg"  # image id 2: records 1 and 2
+    db = _dataset(coco_root).db
+    # The image of the first person that shares it with the next one: two bad records in a row, after a good one.
+    first = next(i for i in range(1, len(db) - 2) if db[i]["image"] == db[i + 1]["image"] != db[i + 2]["image"]
+                 and db[i - 1]["image"] != db[i]["image"])
+    victim = Path(db[first]["image"])
     victim.unlink()
     victim.write_bytes(b"\xff\xd8 truncated")
     ds = _dataset(coco_root, opts=["DATASET.SKIP_CORRUPT", "True"])
-    bad = [i for i, r in enumerate(ds.db) if r["image"].endswith("000817.jpg")]
-    assert bad == [1, 2]
-    sample = ds[1]
-    assert sample[3]["skipped"] == 2 and sample[3]["image"].endswith("003896.jpg")
-    assert ds[0][3]["skipped"] == 0
-    batch = next(iter(DataLoader(ds, batch_size=5)))
+    bad = [i for i, r in enumerate(ds.db) if r["image"] == str(victim)]
+    assert bad == [first, first + 1]
+    sample = ds[first]  # the next readable sample instead, two tries later
+    assert sample[3]["skipped"] == 2 and sample[3]["image"] == ds.db[first + 2]["image"]
+    assert ds[first - 1][3]["skipped"] == 0
+    batch = next(iter(DataLoader(torch.utils.data.Subset(ds, range(first - 1, first + 4)), batch_size=5)))
     assert batch[3]["skipped"].tolist() == [0, 2, 1, 0, 0]
     assert ds.reset_skipped() == 2 + 3 and ds.num_skipped == 0
 
@@ -221,7 +230,7 @@ def test_zip_images_work_in_worker_processes(coco_root, tmp_path_factory):
     shutil.copy(coco_root / "annotations" / "person_keypoints_val.json", root / "annotations")
     (root / "images").mkdir()
     with zipfile.ZipFile(root / "images" / "val.zip", "w") as archive:
-        for photo in sorted(OCHUMAN.glob("*.jpg")):
+        for photo in sorted((coco_root / "images" / "val").glob("*.jpg")):
             archive.write(photo, f"val/{photo.name}")
     ds = _dataset(root)
     loader = DataLoader(ds, batch_size=5, num_workers=2)

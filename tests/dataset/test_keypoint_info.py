@@ -2,7 +2,6 @@
 pycocotools' own, the kappa of the adversarial labels is 2 sigma (MPII: the COCO value of the same body part), and the
 datasets read their facts from the records."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from lib.dataset.keypoint_info import (COCO_KEYPOINTS, KEYPOINT_INFOS, LSP_KEYPO
                                        by_num_joints)
 from lib.utils.transforms import flip_permutation
 
-OCHUMAN_JSON = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ochuman" / "test_ochuman.json"
 RECORDS = list(KEYPOINT_INFOS.values())
 
 
@@ -93,8 +91,7 @@ def test_datasets_read_their_record(name):
     assert dataset.metric == {"coco": "coco_oks", "mpii": "pckh", "lsp": "pck"}[name]
 
 
-@pytest.mark.skipif(not OCHUMAN_JSON.is_file(), reason=f"shared OCHuman annotations not found at {OCHUMAN_JSON}")
-def test_coco_names_and_skeleton_equal_a_real_annotation_file():
-    category = json.loads(OCHUMAN_JSON.read_text())["categories"][0]
+def test_coco_names_and_skeleton_equal_a_real_annotation_file(real_data):
+    category = json.loads((real_data / "ochuman" / "test_ochuman.json").read_text())["categories"][0]
     assert list(COCO_KEYPOINTS.joint_names) == category["keypoints"]
     assert [[a + 1, b + 1] for a, b in COCO_KEYPOINTS.limbs] == category["skeleton"]

@@ -1,6 +1,6 @@
-"""MPIIDataset on the real 5-photo fixture, and PCKh (pure function and evaluate() on a tiny gt_valid.mat)."""
+"""MPIIDataset on a tiny MPII set made here (HRNet's json layout), and PCKh (pure function and evaluate() on a tiny
+gt_valid.mat)."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +11,8 @@ from lib.config import load_cfg
 from lib.dataset import build_dataset
 from lib.dataset.keypoint_info import MPII_KEYPOINTS
 from lib.dataset.mpii import MPII_MAT_JOINT_NAMES, MPIIDataset, compute_pckh
+from tests.helpers import write_mpii_set
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-MPII = FIXTURES / "mpii"
-ANNOTATIONS = MPII / "test_mpii.json"
 SMALL = ["MODEL.IMAGE_SIZE", "[96, 128]", "MODEL.HEATMAP_SIZE", "[24, 32]", "MODEL.SIGMA", "2.0",
          "MODEL.NUM_JOINTS", "16", "DATASET.DATASET", "mpii", "DATASET.TEST_SET", "valid"]
 
@@ -26,12 +24,8 @@ def _fast_torch():
 
 @pytest.fixture
 def mpii_root(tmp_path):
-    """MPII layout over the fixture: annot/valid.json + images/*.jpg."""
-    (tmp_path / "annot").mkdir()
-    (tmp_path / "annot" / "valid.json").symlink_to(ANNOTATIONS)
-    (tmp_path / "images").mkdir()
-    for photo in MPII.glob("*.jpg"):
-        (tmp_path / "images" / photo.name).symlink_to(photo)
+    """MPII layout: annot/valid.json + images/*.jpg, five persons (tests.helpers.write_mpii_set)."""
+    write_mpii_set(tmp_path)
     return tmp_path
 
 
@@ -57,9 +51,9 @@ def _write_gt_mat(path, people):
     return boxes
 
 
-def test_loads_the_five_photos_with_hrnet_adjustments(mpii_root):
+def test_loads_the_five_persons_with_hrnet_adjustments(mpii_root):
     ds = _dataset(mpii_root)
-    raw = json.loads(ANNOTATIONS.read_text())
+    raw = json.loads((mpii_root / "annot" / "valid.json").read_text())
     assert isinstance(ds, MPIIDataset) and len(ds) == 5
     assert ds.num_joints == 16 and ds.flip_pairs == MPII_KEYPOINTS.flip_pairs and ds.joint_names[9] == "head_top"
     assert ds.metric == "pckh"
@@ -131,7 +125,7 @@ def test_evaluate_reads_gt_valid_mat(mpii_root, tmp_path):
     ds = _dataset(mpii_root)
     with pytest.raises(FileNotFoundError, match=r"annot/gt_valid\.mat"):
         ds.evaluate(np.zeros((5, 16, 2)))
-    raw = json.loads(ANNOTATIONS.read_text())
+    raw = json.loads((mpii_root / "annot" / "valid.json").read_text())
     boxes = _write_gt_mat(mpii_root / "annot" / "gt_valid.mat", raw)
     preds = np.stack([record["joints"] for record in ds.db])  # 0-based, as a model would predict
     name_value, mean = ds.evaluate(preds, str(tmp_path / "out"))

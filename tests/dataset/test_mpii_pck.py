@@ -1,7 +1,6 @@
 """MPII's share of the PCK work: per-joint PCKh entries and table from evaluate(), and the head-size normaliser its
 records carry for the adversarial trainer's PCK-style labels."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,26 +8,21 @@ import pytest
 from lib.config import load_cfg
 from lib.dataset import build_dataset
 from lib.dataset.mpii import HEAD_FALLBACK_FRACTION, MPIIDataset, compute_pckh, pckh_results
+from tests.helpers import write_mpii_set
 
-MPII = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mpii"
-ANNOTATIONS = MPII / "test_mpii.json"
 SMALL = ["MODEL.IMAGE_SIZE", "[96, 128]", "MODEL.HEATMAP_SIZE", "[24, 32]", "MODEL.SIGMA", "2.0",
          "MODEL.NUM_JOINTS", "16", "DATASET.DATASET", "mpii", "DATASET.TEST_SET", "valid"]
-
-pytestmark = pytest.mark.skipif(not ANNOTATIONS.is_file(), reason=f"shared MPII fixture not found: {ANNOTATIONS}")
 
 
 @pytest.fixture
 def mpii_root(tmp_path):
-    (tmp_path / "annot").mkdir()
-    (tmp_path / "annot" / "valid.json").symlink_to(ANNOTATIONS)
-    (tmp_path / "images").mkdir()
+    write_mpii_set(tmp_path)  # person 3 has no upper neck: the fallback normaliser
     return tmp_path
 
 
 def test_records_carry_the_head_segment_as_pck_normaliser(mpii_root):
     ds = build_dataset(load_cfg(None, SMALL + ["DATASET.ROOT", str(mpii_root)]), False)
-    raw = json.loads(ANNOTATIONS.read_text())
+    raw = json.loads((mpii_root / "annot" / "valid.json").read_text())
     assert MPIIDataset.pck_label_threshold == 0.5
     for record, entry in zip(ds.db, raw):
         joints, vis = np.array(entry["joints"]), np.array(entry["joints_vis"])

@@ -19,7 +19,6 @@ torch.set_flush_denormal(True)  # random-init HRNets run 10-25x slower on CPU wi
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[2]
-REFERENCE = REPO / ".." / "shared" / "reference"
 COCO = REPO / "experiments" / "coco"
 
 # W8-ish HRNet: 1 module per stage except 2 in stage 4 (so "the last module" differs from the first), 1 block each.
@@ -48,9 +47,9 @@ def meta_model(case: str) -> nn.Module:
         return build_generator(cfg)
 
 
-def read_listing(name: str):
+def read_listing(folder: Path, name: str):
     """Parses a reference listing: a comment line, then `name<TAB>(shape)<TAB>dtype` per key."""
-    lines = (REFERENCE / name).read_text().splitlines()
+    lines = (folder / name).read_text().splitlines()
     assert lines[0].startswith("#")
     return [tuple(line.split("\t")) for line in lines[1:] if line.strip()]
 
@@ -61,8 +60,8 @@ def narrow_model(*opts: str, seed: int = 0) -> nn.Module:
 
 
 @pytest.mark.parametrize("case", list(REFERENCE_CASES))
-def test_state_dict_matches_reference_listing(case):
-    listing = read_listing(REFERENCE_CASES[case][2])
+def test_state_dict_matches_reference_listing(case, reference_listings):
+    listing = read_listing(reference_listings, REFERENCE_CASES[case][2])
     ours = [
         (name, str(tuple(t.shape)), str(t.dtype).replace("torch.", ""))
         for name, t in meta_model(case).state_dict().items()

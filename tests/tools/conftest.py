@@ -1,18 +1,10 @@
-"""Shared fixtures for the tool smoke tests: a tiny synthetic COCO-format set and a tiny OmniPose config."""
+"""Shared fixtures for the tool smoke tests: a tiny OmniPose config (the tiny synthetic set is in tests/conftest.py)."""
 import pytest
 import torch
 
-from lib.dataset.synthetic import generate
 from tests.helpers import narrow_model_opts
 
 QUICKSTART = "experiments/synthetic/omnipose_quickstart.yaml"
-
-
-@pytest.fixture(scope="session")
-def tiny_synthetic(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic")
-    generate(str(root), n_train=20, n_val=6, seed=3)
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,16 @@
-"""tools/analysis/dataset_stats.py on the real fixtures: segment areas are decoded, visibility shares and sizes
-counted."""
+"""tools/analysis/dataset_stats.py: segment areas are decoded, visibility shares and sizes counted (on the real
+OCHuman and MPII fixtures, whose numbers are known); the command line on the tiny synthetic set."""
 import json
-from pathlib import Path
 
 import pytest
 
 from tools.analysis import dataset_stats
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-OCHUMAN = FIXTURES / "ochuman" / "test_ochuman.json"
-MPII = FIXTURES / "mpii" / "test_mpii.json"
 
-
-def test_ochuman_statistics():
-    stats = dataset_stats.compute_stats(dataset_stats.load(str(OCHUMAN)))
-    data = json.load(open(OCHUMAN))
+def test_ochuman_statistics(real_data):
+    ochuman = real_data / "ochuman" / "test_ochuman.json"
+    stats = dataset_stats.compute_stats(dataset_stats.load(str(ochuman)))
+    data = json.load(open(ochuman))
     vis = [v for a in data["annotations"] for v in a["keypoints"][2::3]]
     assert stats["images"] == 3 and stats["persons"] == 5
     assert stats["v1_share"] == pytest.approx(vis.count(1) / (len(vis) - vis.count(0)))
@@ -24,18 +20,20 @@ def test_ochuman_statistics():
     assert stats["size_large"] == 1.0
 
 
-def test_mpii_sizes_come_from_the_images():
-    stats = dataset_stats.compute_stats(dataset_stats.load(str(MPII)))
+def test_mpii_sizes_come_from_the_images(real_data):
+    stats = dataset_stats.compute_stats(dataset_stats.load(str(real_data / "mpii" / "test_mpii.json")))
     assert stats["images"] == 5 and stats["persons"] == 5
     assert stats["v1_share"] is None and stats["mask_box_ratio"] is None  # the format has neither
     assert 0.3 < stats["box_h_over_image_h"]["median"] < 1.0
 
 
-def test_cli_prints_a_table_and_rejects_bad_input(tmp_path, capsys):
+def test_cli_prints_a_table_and_rejects_bad_input(tiny_synthetic, tmp_path, capsys):
+    annotations = tiny_synthetic / "annotations" / "person_keypoints_val2017.json"
+    persons = sum(a["num_keypoints"] > 0 for a in json.loads(annotations.read_text())["annotations"])
     out = tmp_path / "stats.json"
-    assert dataset_stats.main([str(OCHUMAN), "--names", "ochuman", "--json", str(out)]) == 0
+    assert dataset_stats.main([str(annotations), "--names", "synthetic", "--json", str(out)]) == 0
     assert "| mask / box area" in capsys.readouterr().out
-    assert json.load(open(out))["ochuman"]["persons"] == 5
+    assert json.load(open(out))["synthetic"]["persons"] == persons
     bad = tmp_path / "bad.json"
     bad.write_text('{"images": 3}')
     assert dataset_stats.main([str(bad)]) == 2

@@ -1,6 +1,7 @@
-"""tools/demo.py in-process on the real OCHuman photos and demo.mp4 with a tiny random OmniPose: the files it writes,
-the side-by-side figure, a COCO split, bad inputs with a summary, and the errors that stop a run; run_demo.sh's
-argument handling."""
+"""tools/demo.py in-process with a tiny random OmniPose: the files it writes for an image folder with its annotation
+file (the real OCHuman photos, real_data fixture), a video, the side-by-side figure, a COCO split, bad inputs with a
+summary, and the errors that stop a run (on synthetic images and clips made here); run_demo.sh's argument
+handling."""
 import json
 import os
 import subprocess
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 from conftest import QUICKSTART
@@ -15,18 +17,18 @@ from pycocotools.coco import COCO
 
 from lib.config import load_cfg
 from lib.models import build_generator
+from tests.helpers import synthetic_val_images, write_video
 from tools import demo
 
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO / ".." / "shared" / "data"
-OCHUMAN = SHARED / "ochuman"
-OCHUMAN_JSON = OCHUMAN / "test_ochuman.json"
-VIDEO = SHARED / "video" / "demo.mp4"
 
-pytestmark = pytest.mark.skipif(not OCHUMAN_JSON.is_file() or not VIDEO.is_file(),
-                                reason=f"shared real fixtures not found under {SHARED}")
+
+@pytest.fixture(scope="module")
+def photo(tiny_synthetic):
+    """One synthetic validation image with persons in it."""
+    return max(synthetic_val_images(tiny_synthetic).values(), key=lambda image: len(image[1]))[0]
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +50,17 @@ def run(opts, tmp_path, *args):
                       *opts])
 
 
-def test_image_folder_with_gt_boxes(opts, weights, tmp_path, capsys):
-    summary = run(opts, tmp_path, "--weights", weights[0], "--input", OCHUMAN, "--boxes-json", OCHUMAN_JSON,
+def test_image_folder_with_gt_boxes(opts, weights, tmp_path, capsys, real_data):
+    ochuman = real_data / "ochuman"
+    summary = run(opts, tmp_path, "--weights", weights[0], "--input", ochuman, "--boxes-json",
+                  ochuman / "test_ochuman.json",
                   "--every", "2")
     out = tmp_path / "run"
     assert summary.out_dir == str(out) and not summary.failed and len(summary.succeeded) == 3
     # every 2nd image of the sorted folder: the 1st and the 3rd
     assert sorted(Path(p).name for p in summary.images_written) == ["000817.jpg", "003896.jpg"]
     for path in summary.images_written:
-        assert cv2.imread(path).shape == cv2.imread(str(OCHUMAN / Path(path).name)).shape
+        assert cv2.imread(path).shape == cv2.imread(str(ochuman / Path(path).name)).shape
     results = json.loads((out / "keypoints_results.json").read_text())
     images = json.loads((out / "images.json").read_text())
     # the ids are the annotation file's, so the results can be scored against it
@@ -68,13 +72,15 @@ def test_image_folder_with_gt_boxes(opts, weights, tmp_path, capsys):
     assert list(out.glob("demo_*.log"))
 
 
-def test_video_in_gives_annotated_video_out(opts, weights, tmp_path):
-    summary = run(opts, tmp_path, "--weights", weights[1], "--input", VIDEO, "--whole-image", "--max-frames", 5)
-    assert not summary.failed and summary.succeeded == [str(VIDEO)]
+def test_video_in_gives_annotated_video_out(opts, weights, tmp_path, photo):
+    image = cv2.imread(str(photo))
+    clip = write_video(tmp_path / "clip.mp4", [np.roll(image, 4 * i, axis=1) for i in range(7)])
+    summary = run(opts, tmp_path, "--weights", weights[1], "--input", clip, "--whole-image", "--max-frames", 5)
+    assert not summary.failed and summary.succeeded == [str(clip)]
     (video,) = summary.videos_written
-    assert video.endswith("demo_pose.mp4") and demo.count_video_frames(video) == 5
+    assert video.endswith("clip_pose.mp4") and demo.count_video_frames(video) == 5
     capture = cv2.VideoCapture(video)
-    source = cv2.VideoCapture(str(VIDEO))
+    source = cv2.VideoCapture(str(clip))
     assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (
         source.get(cv2.CAP_PROP_FRAME_WIDTH), source.get(cv2.CAP_PROP_FRAME_HEIGHT))
     capture.release()
@@ -84,12 +90,15 @@ def test_video_in_gives_annotated_video_out(opts, weights, tmp_path):
     assert len(results) == 5 and [i["frame"] for i in images] == [0, 1, 2, 3, 4]
 
 
-def test_side_by_side_one_panel_per_weight_file(opts, weights, tmp_path):
+def test_side_by_side_one_panel_per_weight_file(opts, weights, tmp_path, photo):
     pure, adv = weights
+    # Photo-sized (about 900 px), so the drawn skeletons cover as little of a panel as on a real photo.
+    large = tmp_path / "large.jpg"
+    cv2.imwrite(str(large), cv2.resize(cv2.imread(str(photo)), None, fx=2, fy=2))
     summary = run(opts, tmp_path, "--weights", pure, adv, pure, "--labels", "pure", "adv", "adv2",
-                  "--input", OCHUMAN / "003799.jpg", "--whole-image", "--kpt-thre", "-1")
+                  "--input", large, "--whole-image", "--kpt-thre", "-1")
     (figure,) = summary.images_written
-    height, width = cv2.imread(str(OCHUMAN / "003799.jpg")).shape[:2]
+    height, width = cv2.imread(str(large)).shape[:2]
     panels = cv2.imread(figure)
     assert summary.panels == 3 and panels.shape[:2] == (height, 3 * width)
     # The 1st and 3rd panels come from the same weights, the 2nd from others (all joints drawn; JPEG blurs a little).
@@ -123,11 +132,11 @@ def test_coco_split_keeps_ids_and_detection_boxes(opts, weights, tiny_synthetic,
     assert sorted(i["id"] for i in images_table) == sorted(gt.getImgIds())
 
 
-def test_bad_inputs_are_named_and_counted(opts, weights, tmp_path, capsys):
+def test_bad_inputs_are_named_and_counted(opts, weights, tmp_path, capsys, photo):
     folder = tmp_path / "inputs"
     folder.mkdir()
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
-    os.symlink(OCHUMAN / "003799.jpg", folder / "good.jpg")
+    os.symlink(photo, folder / "good.jpg")
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")
@@ -150,23 +159,23 @@ def test_bad_inputs_are_named_and_counted(opts, weights, tmp_path, capsys):
     (["--whole-image", "--boxes-json", "b.json"], "choose one person box source"),
     (["--boxes-json", "missing_boxes.json"], "missing_boxes.json"),
 ], ids=["no-source", "two-sources", "missing-json"])
-def test_box_source_errors_stop_before_any_work(opts, weights, tmp_path, args, message):
+def test_box_source_errors_stop_before_any_work(opts, weights, tmp_path, photo, args, message):
     with pytest.raises(SystemExit, match=message) as info:
-        run(opts, tmp_path, "--weights", weights[0], "--input", OCHUMAN, *args)
+        run(opts, tmp_path, "--weights", weights[0], "--input", photo.parent, *args)
     if not args:
         assert "--detector torchvision" in str(info.value) and "--whole-image" in str(info.value)
     assert not (tmp_path / "run").exists()
 
 
-def test_detector_without_torchvision(opts, weights, tmp_path, monkeypatch):
+def test_detector_without_torchvision(opts, weights, tmp_path, monkeypatch, photo):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # as if not installed, wherever the test runs
     with pytest.raises(SystemExit, match="needs torchvision"):
-        run(opts, tmp_path, "--weights", weights[0], "--input", OCHUMAN, "--detector", "torchvision")
+        run(opts, tmp_path, "--weights", weights[0], "--input", photo.parent, "--detector", "torchvision")
 
 
-def test_weights_of_another_head_get_the_loader_error(opts, weights, tmp_path):
+def test_weights_of_another_head_get_the_loader_error(opts, weights, tmp_path, photo):
     with pytest.raises(SystemExit, match="MODEL.EXTRA.HEAD waspv2"):
-        run(opts + ["MODEL.EXTRA.HEAD", "waspv1"], tmp_path, "--weights", weights[0], "--input", OCHUMAN,
+        run(opts + ["MODEL.EXTRA.HEAD", "waspv1"], tmp_path, "--weights", weights[0], "--input", photo.parent,
             "--whole-image")
 
 

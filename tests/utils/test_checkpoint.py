@@ -3,6 +3,7 @@ import argparse
 import logging
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,6 +11,7 @@ from lib.config import load_cfg
 from lib.models import build_generator
 from lib.utils import checkpoint
 from lib.utils.checkpoint import (
+    UntrustedPickleError,
     WeightFileError,
     WeightLoadError,
     atomic_save,
@@ -17,7 +19,7 @@ from lib.utils.checkpoint import (
     load_weights,
     read_weight_file,
 )
-from tests.helpers import narrow_model_opts
+from tests.helpers import narrow_model_opts, write_crafted_pickle
 
 torch.set_flush_denormal(True)
 torch.set_num_threads(1)
@@ -69,14 +71,54 @@ def test_wrapped_checkpoint_dict_loads(tmp_path, container):
     assert torch.equal(target.conv1.weight, source.conv1.weight)
 
 
-def test_full_unpickler_fallback_is_logged(tmp_path, caplog):
+def test_crafted_pickle_is_refused_without_running_its_payload(tmp_path):
+    marker = tmp_path / "payload_ran"
+    path = tmp_path / "hostile.pth"
+    write_crafted_pickle(path, marker, narrow().state_dict())
+    other = tmp_path / "other.pth"  # trusting another file does not trust this one
+    with pytest.raises(UntrustedPickleError) as err:
+        load_weights(narrow(), path, trusted_files=[other])
+    assert not marker.exists()
+    message = str(err.value)
+    assert message.startswith(f"{path}: refused") and "TRUSTED_PICKLE_FILES" in message and "\n" not in message
+    assert not isinstance(err.value, WeightLoadError)  # tools that catch load errors must not swallow the refusal
+    # The control: the payload is live, so its absence above is the loader's doing.
+    checkpoint.load_file(path, trusted_files=[path])
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("extra, named", [(argparse.Namespace(lr=0.1), "argparse.Namespace"),
+                                           (np.float64(0.5), "numpy")], ids=["namespace", "numpy_scalar"])
+def test_pickled_objects_load_only_when_the_file_is_named_trusted(tmp_path, caplog, extra, named):
     source = narrow()
     path = tmp_path / "old.pth"
-    torch.save({"state_dict": source.state_dict(), "args": argparse.Namespace(lr=0.1)}, path)
+    torch.save({"state_dict": source.state_dict(), "args": extra}, path)
+    refusal = f"{path}: refused: reading it needs Python's full unpickler \\(it asks for {named}"
+    with pytest.raises(UntrustedPickleError, match=refusal):
+        read_weight_file(path)
+    # Named by another spelling of the same file: paths compare resolved.
+    os.symlink(path, tmp_path / "link.pth")
     with caplog.at_level(logging.WARNING, logger=checkpoint.__name__):
-        state_dict = read_weight_file(path)
-    assert "weights_only=False" in caplog.text
+        state_dict = read_weight_file(path, trusted_files=[tmp_path / "link.pth"])
+    assert "full unpickler" in caplog.text
     assert set(state_dict) == set(source.state_dict())
+
+
+def test_safe_files_never_touch_the_full_unpickler(tmp_path, caplog, monkeypatch):
+    path = tmp_path / "model_best.pth"
+    atomic_save(narrow().state_dict(), path)
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: real_load(*a, **k) if k.get("weights_only") else 1 / 0)
+    with caplog.at_level(logging.WARNING, logger=checkpoint.__name__):
+        load_weights(narrow(), path, trusted_files=[path])
+    assert "full unpickler" not in caplog.text
+
+
+def test_corrupt_files_are_not_mistaken_for_pickles_to_trust(tmp_path):
+    text = tmp_path / "notes.pth"
+    text.write_text("not a weight file\n")
+    with pytest.raises(WeightFileError, match=f"{text}: cannot read the weight file"):
+        read_weight_file(text, trusted_files=[text])
 
 
 def test_waspv1_file_into_waspv2_model_says_which_head(tmp_path):

@@ -32,6 +32,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from lib.core import precision_guard as precision  # noqa: E402
+from lib.utils import checkpoint  # noqa: E402
 from lib.utils.environment import cpu_info  # noqa: E402
 
 # (autocast bf16, channels_last): the suspect combination first, then the two that tell its halves apart.
@@ -155,7 +156,8 @@ def run_case(module, case, amp, channels_last, steps):
 
 def child_run(modules_file, cases_file, jobs_file, start, stop, progress_file, steps):
     """Runs jobs[start:stop], writing 'start k' before and 'done k <json>' after each (a crash leaves a 'start k')."""
-    layers = torch.load(modules_file, weights_only=False)
+    # Whole modules need the full unpickler; the file is this tool's own, written by its record child just now.
+    layers = checkpoint.load_file(modules_file, trusted_files=[modules_file])
     with open(cases_file) as f:
         cases = json.load(f)
     with open(jobs_file) as f:
