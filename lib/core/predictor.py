@@ -27,7 +27,6 @@ from lib.codec import HeatmapCodec
 from lib.core.evaluate import make_person_records
 from lib.utils.amp import autocast_for
 from lib.core.inference import flip_shift, predict_heatmaps
-from lib.core.person_boxes import make_box_source  # re-exported: the README's Python example imports it from here
 from lib.dataset import DATASETS
 from lib.dataset.coco import clean_box
 from lib.dataset.joints_dataset import normalize_crop, read_image_file
@@ -267,5 +266,5 @@ class PosePredictor:
                        box_score=float(box[4]))
                 for record, box in zip(records, used)]
 
-__all__ = ["Person", "PosePredictor", "as_boxes_array", "load_generator", "make_box_source", "read_image",
+__all__ = ["Person", "PosePredictor", "as_boxes_array", "load_generator", "read_image",
            "resolve_device"]
