@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from lib.config import get_cfg
-from lib.utils.errors import enable_debug
+from lib.utils.errors import as_user_errors, enable_debug
 
 
 def _config_keys(node, prefix=""):
@@ -115,3 +115,9 @@ def parse(parser, argv=None):
     if args.debug:
         enable_debug()
     return args
+
+
+def device_errors():
+    """Around a tool's device set-up: an unavailable or unknown device (torch's RuntimeError) is the user's to fix."""
+    return as_user_errors(RuntimeError, hint="choose another device: --device cpu (or DEVICE cpu), or run where a "
+                                             "GPU is visible")

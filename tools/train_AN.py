@@ -19,7 +19,7 @@ from lib.config import load_cfg, require_path
 from lib.core import trainer
 from lib.core.function_AN import build_adversarial_models, build_adversarial_step
 from lib.dataset.loader import build_data
-from lib.utils.errors import UserError, run_main
+from lib.utils.errors import UserError, as_user_errors, run_main
 
 logger = logging.getLogger("train_AN")
 
@@ -43,7 +43,8 @@ def main(argv=None):
 
     models = build_adversarial_models(cfg, device, init_from)
     trainer.check_batch_size(cfg)
-    data = trainer.Data(*build_data(cfg, device))
+    with as_user_errors(ValueError):  # the datasets' malformed-file errors name the file
+        data = trainer.Data(*build_data(cfg, device))
     step, scheduler = build_adversarial_step(cfg, device, models, data.num_iters)
     return trainer.fit(run, step, scheduler, data)
 

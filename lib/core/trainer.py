@@ -118,7 +118,8 @@ def setup_run(args, default_output, log_name, trainer):
     """
     opts = list(args.opts) + cli.device_override(args)
     cfg = load_cfg(args.cfg, opts)
-    device = dist.init_distributed(cfg.DEVICE)
+    with cli.device_errors():
+        device = dist.init_distributed(cfg.DEVICE)
     run_dir = workdir.run_dir_for(cfg, args.cfg, default_output, args.work_dir)
     # Every rank decides from the same untouched folder; only then does rank 0 change it.
     plan = workdir.plan_start(run_dir, args.resume, args.auto_resume or cfg.AUTO_RESUME, args.overwrite)

@@ -9,6 +9,7 @@ except the few library and OS errors listed in is_user_error (a full disk, a fol
 the exception types an entry point passes as `user_errors` (its libraries' own "bad input" errors).
 OMNIPOSE_DEBUG=1 (or --debug on any tool, which sets it) prints the traceback of a user error too.
 """
+import contextlib
 import errno
 import os
 import sys
@@ -80,3 +81,15 @@ def run_main(main, user_errors=()):
             traceback.print_exc()
         report(e)
         sys.exit(2)
+
+
+@contextlib.contextmanager
+def as_user_errors(*types, hint=""):
+    """Inside the block, exceptions of `types` come from the user's input (a library's "bad data file" errors,
+    which name the file): they are re-raised as UserError with the same message, chained for --debug."""
+    try:
+        yield
+    except types as e:
+        if isinstance(e, UserError):
+            raise
+        raise UserError(str(e), hint=hint) from e
