@@ -13,7 +13,8 @@ A COCO split is --input <image folder> --boxes-json <its annotation json>: the i
 Writes every --every-th image with skeletons drawn, one annotated .mp4 per input video (every frame), and the
 predictions of every processed image and frame as COCO keypoint results (keypoints_results[_<label>].json) plus
 images.json (id -> file name, frame, size). Unreadable inputs are reported and skipped; a summary ends the run
-(exit status 1 when anything failed). KEY VALUE pairs override the config, before or after the options.
+(exit status 1 when some input failed, 2 when none could be processed). KEY VALUE pairs override the config, before
+or after the options.
 """
 import json
 import logging
@@ -334,5 +335,16 @@ def main(argv=None):
     return summary
 
 
+def exit_status(summary):
+    """0: every input processed; 1: some failed (listed in the summary); 2: none could be processed, which is the
+    user's input to fix (an `error:` line names the first)."""
+    if summary.failed and not summary.succeeded:
+        path, reason = summary.failed[0]
+        more = f" (and {len(summary.failed) - 1} more, listed above)" if len(summary.failed) > 1 else ""
+        print(f"error: no input could be processed: {path}: {reason}{more}", file=sys.stderr)
+        return 2
+    return 1 if summary.failed else 0
+
+
 if __name__ == "__main__":
-    sys.exit(1 if run_main(main, USER_ERRORS).failed else 0)
+    sys.exit(exit_status(run_main(main, USER_ERRORS)))

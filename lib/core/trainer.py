@@ -312,9 +312,11 @@ def fit(run, step, scheduler, data):
             record.update(tracker.validate(epoch, data.val_loader, data.val_set, eval_model, device, writer,
                                            raw_model))
         if dist.is_main_process():
-            ckpt.save_training_checkpoint(
-                os.path.join(run_dir, "checkpoint.pth"), cfg, trainer=step.trainer, epoch=epoch + 1,
-                best_perf=tracker.best_perf, best_epoch=tracker.best_epoch, **state_parts)
+            checkpoint_path = os.path.join(run_dir, workdir.CHECKPOINT_FILE)
+            with workdir.writing(checkpoint_path):
+                ckpt.save_training_checkpoint(
+                    checkpoint_path, cfg, trainer=step.trainer, epoch=epoch + 1,
+                    best_perf=tracker.best_perf, best_epoch=tracker.best_epoch, **state_parts)
             workdir.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf, best_epoch=tracker.best_epoch))
         dist.barrier()
 

@@ -5,6 +5,7 @@ A run never overwrites or silently continues another: a new run refuses a folder
 continues one only when asked (--resume [PATH], --auto-resume or AUTO_RESUME True), and replaces one only with
 --overwrite, which moves the old folder aside (<run dir>.replaced-<time>) instead of deleting anything.
 """
+import contextlib
 import dataclasses
 import json
 import math
@@ -16,9 +17,9 @@ from lib.utils.errors import UserError
 
 ENVIRONMENT_FILE = "environment.json"
 CHECKPOINT_FILE = "checkpoint.pth"
-# What a run leaves behind: a folder holding any of these holds a run (its log files and tb/ alone do not count).
+# What a run leaves once it has trained: a folder holding any of these holds a run. (config.yaml, the log and tb/
+# alone are a run that stopped before its first epoch ended, e.g. on a wrong data path: it may start again.)
 RESULT_FILES = (CHECKPOINT_FILE, "model_best.pth", "final_state.pth", "metrics.jsonl")
-RUN_FILES = RESULT_FILES + ("config.yaml",)
 # --resume without a path: the run folder's own checkpoint.pth.
 RESUME_OWN = "own"
 
@@ -64,7 +65,7 @@ def plan_start(run_dir, resume="", auto_resume=False, overwrite=False):
     Raises:
         UserError naming the folder, what it holds and the flags that would proceed.
     """
-    held = _present(run_dir, RUN_FILES)
+    held = _present(run_dir, RESULT_FILES)
     own_checkpoint = os.path.join(run_dir, CHECKPOINT_FILE)
     if overwrite:
         if resume:
@@ -85,13 +86,11 @@ def plan_start(run_dir, resume="", auto_resume=False, overwrite=False):
         return StartPlan(run_dir, resume_from=resume)
     if auto_resume and os.path.isfile(own_checkpoint):
         return StartPlan(run_dir, resume_from=own_checkpoint)
-    results = _present(run_dir, RESULT_FILES)
-    if results or (held and not auto_resume):
-        # (with auto-resume, a config.yaml alone is a run that died before its first checkpoint: start it again)
-        finished = "a finished run" if "final_state.pth" in results else "a run"
-        if CHECKPOINT_FILE not in results:
+    if held:
+        finished = "a finished run" if "final_state.pth" in held else "a run"
+        if CHECKPOINT_FILE not in held:
             how = f"it has no {CHECKPOINT_FILE} to continue"
-        elif "final_state.pth" in results:
+        elif "final_state.pth" in held:
             how = "--resume with a higher TRAIN.END_EPOCH trains it longer"
         else:
             how = "--resume continues it"
@@ -106,6 +105,17 @@ def carry_out(plan):
     if plan.move_aside:
         os.replace(plan.run_dir, plan.move_aside)
     os.makedirs(plan.run_dir, exist_ok=True)
+
+
+@contextlib.contextmanager
+def writing(path):
+    """Around an (atomic) write of a run file: a full disk or a folder that became read-only is reported as the
+    user's to fix, naming the file; the atomic write has kept the previous version."""
+    try:
+        yield
+    except OSError as e:
+        raise UserError(f"{path}: cannot write it ({e.strerror or e}); the previous version, if any, is intact",
+                        hint="free space or fix the folder's permissions, then continue with --resume") from e
 
 
 def save_environment(environment, run_dir):

@@ -58,9 +58,17 @@ def describe(exc):
     return str(exc)
 
 
+def _close_progress_bars():
+    """Ends any tqdm bar an exception interrupted, so the error starts a line of its own."""
+    tqdm_module = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm_module, "tqdm", None), "_instances", None) or []):
+        bar.close()
+
+
 def report(exc):
     """Prints `error: <message>` (continuation lines indented) and `hint: ...` when the error carries one."""
     lines = describe(exc).strip().splitlines() or [type(exc).__name__]
+    _close_progress_bars()
     print(f"error: {lines[0]}", file=sys.stderr)
     for line in lines[1:]:
         print(f"  {line.strip()}", file=sys.stderr)
