@@ -30,7 +30,8 @@ if cfg.DATASET.DATASET != "coco":  # the default input below is COCO's layout (i
         raise UserError(f"run_demo.sh: without --options it reads a COCO-layout test split, and {sys.argv[1]} has "
                         f"DATASET.DATASET {cfg.DATASET.DATASET!r}",
                         hint=f"pass the input yourself, e.g. bash run_demo.sh {sys.argv[1]} --weights {weights} "
-                             "--input FOLDER_OR_VIDEO --whole-image (one person per image, as LSP) or --boxes-json FILE")
+                             "--input FOLDER_OR_VIDEO --whole-image (one person per image, as LSP) "
+                             "or --boxes-json FILE")
     run_main(refuse)
 print(weights)
 print(os.path.join(cfg.DATASET.ROOT, "images", cfg.DATASET.TEST_SET))
