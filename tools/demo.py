@@ -341,7 +341,8 @@ def exit_status(summary):
     if summary.failed and not summary.succeeded:
         path, reason = summary.failed[0]
         more = f" (and {len(summary.failed) - 1} more, listed above)" if len(summary.failed) > 1 else ""
-        print(f"error: no input could be processed: {path}: {reason}{more}", file=sys.stderr)
+        what = reason if reason.startswith(path) else f"{path}: {reason}"
+        print(f"error: no input could be processed: {what}{more}", file=sys.stderr)
         return 2
     return 1 if summary.failed else 0
 
