@@ -28,7 +28,8 @@ _C.DATA_DIR = ""
 _C.WORKERS = 2
 # Log a training line every PRINT_FREQ iterations.
 _C.PRINT_FREQ = 20
-# Resume from <run dir>/checkpoint.pth when it exists.
+# Resume from <run dir>/checkpoint.pth when it exists, else start (as --auto-resume); the saved config must match
+# (RESUME_MAY_CHANGE below). Off: a folder holding a run is refused unless --resume or --overwrite is given.
 _C.AUTO_RESUME = False
 # DataLoader pin_memory (only used on CUDA).
 _C.PIN_MEMORY = True
