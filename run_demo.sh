@@ -8,8 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source tools/_run_common.sh
-CFG=${1:-$QUICKSTART_CFG}
-[ $# -gt 0 ] && shift
+if first_is_config "$@"; then CFG=$1; shift; else CFG=$QUICKSTART_CFG; fi
 
 for arg in "$@"; do
   case "$arg" in
@@ -23,15 +22,17 @@ mapfile -t PATHS < <("$PYTHON" - "$CFG" "$@" <<'EOF'
 import os, sys
 from lib.config import load_cfg
 from lib.core.workdir import run_dir_for
-try:
-    cfg = load_cfg(sys.argv[1], sys.argv[2:])
-except ValueError as e:  # ConfigError: names the key or file
-    sys.exit(f"run_demo.sh: {e}")
+from lib.utils.errors import UserError, run_main
+cfg = run_main(lambda: load_cfg(sys.argv[1], sys.argv[2:]))
 weights = os.path.join(run_dir_for(cfg, sys.argv[1]), "model_best.pth")
 if cfg.DATASET.DATASET != "coco":  # the default input below is COCO's layout (images/<set>, annotations/...)
-    sys.exit(f"run_demo.sh: without --options it reads a COCO-layout test split, and {sys.argv[1]} has DATASET.DATASET "
-             f"{cfg.DATASET.DATASET!r}; pass the input yourself, e.g. bash run_demo.sh {sys.argv[1]} --weights "
-             f"{weights} --input FOLDER_OR_VIDEO --whole-image (one person per image, as LSP) or --boxes-json FILE")
+    def refuse():
+        raise UserError(f"run_demo.sh: without --options it reads a COCO-layout test split, and {sys.argv[1]} has "
+                        f"DATASET.DATASET {cfg.DATASET.DATASET!r}",
+                        hint=f"pass the input yourself, e.g. bash run_demo.sh {sys.argv[1]} --weights {weights} "
+                             "--input FOLDER_OR_VIDEO --whole-image (one person per image, as LSP) "
+                             "or --boxes-json FILE")
+    run_main(refuse)
 print(weights)
 print(os.path.join(cfg.DATASET.ROOT, "images", cfg.DATASET.TEST_SET))
 print(os.path.join(cfg.DATASET.ROOT, "annotations", f"person_keypoints_{cfg.DATASET.TEST_SET}.json"))
@@ -45,7 +46,8 @@ if [ ! -f "$WEIGHTS" ]; then
     echo "[run_demo] no quickstart checkpoint at $WEIGHTS: training it first (bash run_train.sh, about 15 minutes on a 2-core CPU)"
     bash run_train.sh "$CFG" "$@"
   else
-    echo "run_demo.sh: no weights at $WEIGHTS; train with 'bash run_train.sh $CFG' or pass --weights W --input PATH and a box source (tools/demo.py --help)" >&2
+    echo "error: run_demo.sh: no weights at $WEIGHTS" >&2
+    echo "hint: train with 'bash run_train.sh $CFG' or pass --weights W --input PATH and a box source (tools/demo.py --help)" >&2
     exit 2
   fi
 fi

@@ -1,5 +1,6 @@
 # Shared by run_train.sh, run_train_AN.sh, run_test.sh and run_demo.sh (sourced, not run).
-# Picks the interpreter, and generates the synthetic dataset on first use.
+# Picks the interpreter and the config, and generates the synthetic dataset on first use. Errors a user can fix end
+# the script with one `error: ...` line and status 2, as the tools do.
 # An explicit PYTHON wins; else the project's .venv (unless another virtual environment is active); else python.
 if [ -z "${PYTHON:-}" ]; then
   if [ -x .venv/bin/python ] && [ -z "${VIRTUAL_ENV:-}" ]; then PYTHON=.venv/bin/python; else PYTHON=python; fi
@@ -7,12 +8,23 @@ fi
 QUICKSTART_CFG=experiments/synthetic/omnipose_quickstart.yaml
 SYNTHETIC_ROOT=data/synthetic
 
+# first_is_config ARGS...: whether the first argument is the CONFIG (else it is a --flag or a KEY of a KEY VALUE
+# pair, and the quickstart config is meant):  if first_is_config "$@"; then CFG=$1; shift; else CFG=...; fi
+first_is_config() {
+  [ $# -gt 0 ] && [[ "$1" != -* ]] && [[ ! "$1" =~ ^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*$ ]]
+}
+
 # ensure_synthetic CONFIG: if CONFIG's DATASET.ROOT is a synthetic root without annotations yet, generate it with the
 # config's DATASET.SYNTHETIC_PRESET and DATASET.SYNTHETIC_IMAGES (SYNTHETIC_ARGS adds or overrides generator flags).
 ensure_synthetic() {
   local cfg=$1 spec root preset n_train n_val
   # Tab-separated: a ROOT may contain spaces.
-  spec=$("$PYTHON" -c "from lib.config import load_cfg; import sys; d = load_cfg(sys.argv[1]).DATASET; print(d.ROOT, d.SYNTHETIC_PRESET, *d.SYNTHETIC_IMAGES, sep='\t')" "$cfg") || return 1
+  spec=$("$PYTHON" -c "
+import sys
+from lib.config import load_cfg
+from lib.utils.errors import run_main
+d = run_main(lambda: load_cfg(sys.argv[1]).DATASET)
+print(d.ROOT, d.SYNTHETIC_PRESET, *d.SYNTHETIC_IMAGES, sep='\t')" "$cfg") || return 2
   IFS=$'\t' read -r root preset n_train n_val <<< "$spec"
   case "$root" in
     *synthetic*)

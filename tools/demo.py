@@ -1,4 +1,4 @@
-r"""Poses drawn on images, image folders, videos or a COCO split, into OmniPose/samples/<run name>/.
+r"""Poses drawn on images, image folders, videos or a COCO split, into OmniPose/samples/<run name>/ (or --work-dir).
 
     python tools/demo.py --cfg experiments/synthetic/omnipose_quickstart.yaml \
         --weights OmniPose/trained/coco/omnipose/omnipose_quickstart/model_best.pth \
@@ -13,9 +13,9 @@ A COCO split is --input <image folder> --boxes-json <its annotation json>: the i
 Writes every --every-th image with skeletons drawn, one annotated .mp4 per input video (every frame), and the
 predictions of every processed image and frame as COCO keypoint results (keypoints_results[_<label>].json) plus
 images.json (id -> file name, frame, size). Unreadable inputs are reported and skipped; a summary ends the run
-(exit status 1 when anything failed). Trailing KEY VALUE pairs override the config (after a single-valued option).
+(exit status 1 when some input failed, 2 when none could be processed). KEY VALUE pairs override the config, before
+or after the options.
 """
-import argparse
 import json
 import logging
 import os
@@ -26,6 +26,7 @@ from typing import List, Tuple
 
 import cv2
 
+from lib import cli
 from lib.config import config_name, load_cfg
 from lib.core.evaluate import write_results
 from lib.core.person_boxes import BoxSourceError, DetectorUnavailable, JsonBoxes, make_box_source
@@ -33,7 +34,7 @@ from lib.core.predictor import PosePredictor, read_image, resolve_device
 from lib.core.runtime import configure_torch
 from lib.dataset.joints_dataset import ImageReadError
 from lib.utils.checkpoint import WeightLoadError
-from lib.utils.errors import run_main
+from lib.utils.errors import UserError, as_user_errors, run_main
 from lib.utils.logger import setup_logger
 from lib.visualization import compose_panels, draw_persons
 
@@ -50,8 +51,11 @@ BOX_SOURCE_OPTIONS = (
     "--detector torchvision (needs torchvision and its cached detector weights)",
     "--whole-image (the whole image is one person)",
 )
-# A config key as given on the command line (MODEL.EXTRA.HEAD): catches overrides swallowed by a list option.
+# A config key as given on the command line (MODEL.EXTRA.HEAD): catches a misspelt override swallowed by a list
+# option (known keys end the list, lib/cli.py).
 CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")
+# Library errors that are the user's to fix here (lib.utils.errors.run_main): weights that do not fit the config.
+USER_ERRORS = (WeightLoadError,)
 
 
 @dataclass
@@ -68,10 +72,9 @@ class DemoSummary:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True, help="experiment yaml the weights were trained with")
-    parser.add_argument("--weights", nargs="+", required=True,
-                        help="one or more weight files (several: drawn side by side, one panel each)")
+    parser = cli.ArgumentParser(__doc__, cfg_help="experiment yaml the weights were trained with")
+    cli.add_weights(parser, "one or more weight files (several: drawn side by side, one panel each)", nargs="+",
+                    required=True)
     parser.add_argument("--labels", nargs="+", help="panel labels, one per weight file (default: file names)")
     parser.add_argument("--input", nargs="+", required=True,
                         help="images, image folders and/or videos (a COCO split: its image folder + --boxes-json)")
@@ -81,22 +84,20 @@ def parse_args(argv=None):
     boxes.add_argument("--whole-image", action="store_true", help="the whole image (or frame) is one person")
     boxes.add_argument("--box-thre", type=float, default=None,
                        help="minimum box score (default: 0 for json boxes, 0.5 for the detector)")
+    cli.add_work_dir(parser, "the output folder (default: --out-dir/--name)", default="")
     parser.add_argument("--out-dir", default=os.path.join("OmniPose", "samples"), help="base output folder")
     parser.add_argument("--name", default=None, help="run name, the output sub-folder (default: the config name)")
     parser.add_argument("--every", type=int, default=100, help="draw every N-th image (1 = all; videos: all frames)")
     parser.add_argument("--kpt-thre", type=float, default=0.3, help="hide joints scoring below this")
     parser.add_argument("--max-images", type=int, default=0, help="stop after this many images (0 = all)")
     parser.add_argument("--max-frames", type=int, default=0, help="frames per video (0 = all)")
-    parser.add_argument("--device", default=None, help="'cpu', 'cuda', 'cuda:1' (default: the config's DEVICE)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
-    args = parser.parse_args(argv)
+    cli.add_device(parser, "'cpu', 'cuda', 'cuda:1' (default: the config's DEVICE)")
+    args = cli.parse(parser, argv)
     for option in ("weights", "labels", "input"):
         swallowed = [v for v in getattr(args, option) or [] if CONFIG_KEY.match(v)]
         if swallowed:
-            parser.error(f"--{option} got {swallowed[0]!r}, which looks like a config override: put KEY VALUE "
-                         "pairs after a single-valued option (e.g. after --every 100) or after '--'")
-    if args.opts and args.opts[0] == "--":
-        args.opts = args.opts[1:]
+            parser.error(f"--{option} got {swallowed[0]!r}, which looks like a config override but is not a config "
+                         "key (lib/config/defaults.py lists them)")
     if args.every < 1:
         parser.error(f"--every {args.every}: must be >= 1 (1 draws every image)")
     if args.labels is not None and len(args.labels) != len(args.weights):
@@ -113,20 +114,20 @@ def default_labels(weights):
 
 
 def box_source_from_args(args, device):
-    """The one person box source the options choose (make_box_source); SystemExit naming the options otherwise."""
+    """The one person box source the options choose (make_box_source); UserError naming the options otherwise."""
     chosen = [option for option, on in (("--boxes-json", bool(args.boxes_json)), ("--detector", bool(args.detector)),
                                         ("--whole-image", args.whole_image)) if on]
     if not chosen:
-        raise SystemExit("demo: no person box source given; choose one of:\n  " + "\n  ".join(BOX_SOURCE_OPTIONS))
+        raise UserError("no person box source given; choose one of:\n" + "\n".join(BOX_SOURCE_OPTIONS))
     if len(chosen) > 1:
-        raise SystemExit(f"demo: choose one person box source, got {' and '.join(chosen)}")
+        raise UserError(f"choose one person box source, got {' and '.join(chosen)}")
     try:
         return make_box_source(args.boxes_json, args.detector, args.whole_image, device, args.box_thre)
     except BoxSourceError as e:
-        raise SystemExit(f"demo: {e}") from None
+        raise UserError(str(e)) from e
     except DetectorUnavailable as e:
         others = [option for option in BOX_SOURCE_OPTIONS if not option.startswith("--detector")]
-        raise SystemExit(f"demo: --detector torchvision: {e}\n  " + "\n  ".join(others)) from None
+        raise UserError(f"--detector torchvision: {e}", hint="or use " + "; or ".join(others)) from e
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -284,22 +285,19 @@ def count_video_frames(path):
 
 
 def main(argv=None):
-    """Runs the demo; returns a DemoSummary. Configuration, weight or box-source problems raise SystemExit with the
-    reason; per-input problems are reported and counted in the summary."""
+    """Runs the demo; returns a DemoSummary. Configuration, device, weight or box-source problems raise a user error
+    (UserError, ConfigError, WeightLoadError) before any output; per-input problems are reported and counted in the
+    summary."""
     args = parse_args(argv)
-    try:
-        cfg = load_cfg(args.cfg, args.opts)
+    cfg = load_cfg(args.cfg, args.opts)
+    with cli.device_errors():
         device = resolve_device(args.device, cfg.DEVICE)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        raise SystemExit(f"demo: {e}") from None
     configure_torch(cfg, device)
     box_source = box_source_from_args(args, device)
-    try:
+    with as_user_errors(ValueError):  # a weight file that does not fit the config says which key to change
         predictors = [PosePredictor.from_config(cfg, w, device) for w in args.weights]
-    except (WeightLoadError, FileNotFoundError, ValueError) as e:
-        raise SystemExit(f"demo: {e}") from None
     # The output folder (and its log) is only created once the run can start.
-    out_dir = os.path.join(args.out_dir, args.name or config_name(args.cfg))
+    out_dir = args.work_dir or os.path.join(args.out_dir, args.name or config_name(args.cfg))
     setup_logger(out_dir, 0, "demo")
     summary = DemoSummary(out_dir=out_dir, panels=len(args.weights))
     labels = args.labels or default_labels(args.weights)
@@ -337,5 +335,17 @@ def main(argv=None):
     return summary
 
 
+def exit_status(summary):
+    """0: every input processed; 1: some failed (listed in the summary); 2: none could be processed, which is the
+    user's input to fix (an `error:` line names the first)."""
+    if summary.failed and not summary.succeeded:
+        path, reason = summary.failed[0]
+        more = f" (and {len(summary.failed) - 1} more, listed above)" if len(summary.failed) > 1 else ""
+        what = reason if reason.startswith(path) else f"{path}: {reason}"
+        print(f"error: no input could be processed: {what}{more}", file=sys.stderr)
+        return 2
+    return 1 if summary.failed else 0
+
+
 if __name__ == "__main__":
-    sys.exit(1 if run_main(main).failed else 0)
+    sys.exit(exit_status(run_main(main, USER_ERRORS)))

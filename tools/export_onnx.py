@@ -2,6 +2,7 @@ r"""Export the generator (images -> heatmaps) to ONNX with a dynamic batch axis,
 
     python tools/export_onnx.py --cfg experiments/synthetic/omnipose_quickstart.yaml \
         --weights OmniPose/trained/coco/omnipose/omnipose_quickstart/model_best.pth --out omnipose_quickstart.onnx
+    python tools/export_onnx.py --cfg CFG --weights W --work-dir exports     # writes exports/<config name>.onnx
 
 The graph takes `images` (B, 3, H, W) float32, normalised as the dataset does (ImageNet mean/std, RGB when
 DATASET.COLOR_RGB), with H, W = MODEL.IMAGE_SIZE, and returns `heatmaps` (B, K, H/4, W/4): the raw network output
@@ -11,7 +12,6 @@ The parity check runs onnxruntime on a batch size other than the export's and pr
 --tol (1e-4) the run fails with exit status 1. Uses the TorchScript exporter (dynamo=False): the torch.export-based
 one needs onnxscript, which is not a requirement.
 """
-import argparse
 import logging
 import os
 import warnings
@@ -19,28 +19,34 @@ import warnings
 import numpy as np
 import torch
 
-from lib.config import load_cfg
+from lib import cli
+from lib.config import config_name, load_cfg
 from lib.core.predictor import load_generator
 from lib.utils.checkpoint import WeightLoadError
-from lib.utils.errors import run_main
+from lib.utils.errors import UserError, as_user_errors, run_main
 
 logger = logging.getLogger("export_onnx")
 
 OPSET = 17
 EXPORT_BATCH = 2  # traced batch size; the parity check uses PARITY_BATCH to exercise the dynamic axis
 PARITY_BATCH = 3
+# Library errors that are the user's to fix here (lib.utils.errors.run_main): weights that do not fit the config.
+USER_ERRORS = (WeightLoadError,)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True, help="experiment yaml the weights were trained with")
-    parser.add_argument("--weights", required=True, help="weight file (pure or adversarial run, or a release file)")
-    parser.add_argument("--out", required=True, help="output .onnx path")
+    parser = cli.ArgumentParser(__doc__, cfg_help="experiment yaml the weights were trained with")
+    cli.add_weights(parser, "weight file (pure or adversarial run, or a release file)", required=True)
+    output = parser.add_mutually_exclusive_group(required=True)
+    output.add_argument("--out", help="output .onnx file")
+    cli.add_work_dir(output, "output folder: writes <folder>/<config name>.onnx")
     parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
     parser.add_argument("--tol", type=float, default=1e-4, help="max abs heatmap difference allowed vs PyTorch")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random check inputs")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
-    return parser.parse_args(argv)
+    args = cli.parse(parser, argv)
+    if args.work_dir:
+        args.out = os.path.join(args.work_dir, config_name(args.cfg) + ".onnx")
+    return args
 
 
 def export(model, path, image_size_wh, opset=OPSET):
@@ -48,7 +54,13 @@ def export(model, path, image_size_wh, opset=OPSET):
     width, height = image_size_wh
     example = torch.randn(EXPORT_BATCH, 3, height, width)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    try:  # fail here, in a line the user can read, rather than deep in the exporter
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(13, "permission denied", folder)
+    except OSError as e:
+        raise UserError(f"cannot write the ONNX file {path}: {folder}: {e.strerror or e}",
+                        hint="choose a writable --out FILE or --work-dir FOLDER") from e
     with warnings.catch_warnings():
         # The tracer warns about the model's shape checks on the input (constant for a fixed input size) and about
         # the legacy exporter being deprecated; neither affects this graph, and the parity check below verifies it.
@@ -84,14 +96,13 @@ def parity(model, path, image_size_wh, seed=0):
 
 
 def main(argv=None):
-    """Exports and checks; returns {'out', 'max_abs_diff', 'shape'}. Raises SystemExit on bad input or parity."""
+    """Exports and checks; returns {'out', 'max_abs_diff', 'shape'}. Raises a user error (ConfigError,
+    WeightLoadError, UserError) on bad input, SystemExit (status 1) when the parity check fails."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_cfg(args.cfg, args.opts)
+    cfg = load_cfg(args.cfg, args.opts)
+    with as_user_errors(ValueError):  # a weight file that does not fit the config says which key to change
         model = load_generator(cfg, args.weights)
-    except (ValueError, FileNotFoundError, WeightLoadError) as e:
-        raise SystemExit(f"export_onnx: {e}") from None
     torch.set_flush_denormal(True)
     image_size = tuple(int(v) for v in cfg.MODEL.IMAGE_SIZE)
     export(model, args.out, image_size, args.opset)
@@ -106,4 +117,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, USER_ERRORS)

@@ -6,11 +6,12 @@ the adversarial knobs (defaults apply when a yaml has none).
     python tools/train_AN.py --cfg experiments/synthetic/omnipose_quickstart.yaml
     # from a pretrained generator (a pure run's model_best.pth or an original release file):
     # runs land in OmniPose/trained_GAN_2/...
-    python tools/train_AN.py --cfg X --init-from OmniPose/trained/.../model_best.pth GAN.WARMUP_EPOCHS 1
+    python tools/train_AN.py --cfg X --weights OmniPose/trained/.../model_best.pth GAN.WARMUP_EPOCHS 1
     torchrun --nproc_per_node 4 tools/train_AN.py --cfg experiments/coco/omnipose_w48_384x288_train.yaml
 
 checkpoint.pth holds the generator, both discriminators, every optimizer and scheduler, the epoch and the best
 indicator; model_best.pth and final_state.pth hold the generator alone, so inference costs what pure OmniPose costs.
+Run folders, --resume, --auto-resume, --overwrite and --work-dir behave as in tools/train.py.
 """
 import logging
 
@@ -18,35 +19,35 @@ from lib.config import load_cfg, require_path
 from lib.core import trainer
 from lib.core.function_AN import build_adversarial_models, build_adversarial_step
 from lib.dataset.loader import build_data
-from lib.models import check_train_batch_size
-from lib.utils.errors import run_main
+from lib.utils.errors import UserError, as_user_errors, run_main
 
 logger = logging.getLogger("train_AN")
 
 
 def parse_args(argv=None):
-    parser = trainer.training_arg_parser(__doc__, "generator weights to start from (overrides GAN.GENERATOR_INIT)")
-    return parser.parse_args(argv)
+    return trainer.parse_training_args(__doc__, argv, "generator weights to start from (overrides GAN.GENERATOR_INIT)")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    init_from = args.init_from or load_cfg(args.cfg, args.opts).GAN.GENERATOR_INIT
+    asked = load_cfg(args.cfg, args.opts)
+    if not (asked.GAN.POSE_DISC or asked.GAN.CONF_DISC):  # before a run folder is made for it
+        raise UserError(f"{args.cfg}: GAN.POSE_DISC and GAN.CONF_DISC are both False; use tools/train.py for a "
+                        "pure run")
+    init_from = args.weights or asked.GAN.GENERATOR_INIT
     default_output = "OmniPose/trained_GAN_2" if init_from else "OmniPose/trained_GAN"
-    run = trainer.setup_run(args.cfg, args.opts, default_output, "train_AN", vars(args))
+    run = trainer.setup_run(args, default_output, "train_AN", "adversarial")
     cfg, device = run.cfg, run.device
-    if not (cfg.GAN.POSE_DISC or cfg.GAN.CONF_DISC):
-        raise ValueError(f"{args.cfg}: GAN.POSE_DISC and GAN.CONF_DISC are both False; use tools/train.py for a "
-                         "pure run")
-    if init_from and not args.init_from:
+    if init_from and not args.weights:
         init_from = require_path(cfg, "GAN.GENERATOR_INIT")
 
     models = build_adversarial_models(cfg, device, init_from)
-    check_train_batch_size(cfg, cfg.TRAIN.BATCH_SIZE_PER_GPU)
-    data = trainer.Data(*build_data(cfg, device))
+    trainer.check_batch_size(cfg)
+    with as_user_errors(ValueError):  # the datasets' malformed-file errors name the file
+        data = trainer.Data(*build_data(cfg, device))
     step, scheduler = build_adversarial_step(cfg, device, models, data.num_iters)
-    return trainer.fit(run, step, scheduler, data, args.resume)
+    return trainer.fit(run, step, scheduler, data)
 
 
 if __name__ == "__main__":
-    run_main(main)
+    run_main(main, trainer.USER_ERRORS)

@@ -5,18 +5,29 @@
 Every error names the key and the file (or "command line") it came from.
 """
 import ast
+import difflib
 import os
 
 import yaml
 from yacs.config import CfgNode
 
 from lib.config.defaults import PATH_KEYS, _C
+from lib.utils.errors import UserError
 
 BASE_KEY = "_BASE_"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override that does not fit the defaults."""
+
+
+def _unknown_key(source, key, node):
+    """The error for a key the defaults do not have, with the closest known spellings as the hint."""
+    prefix = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(node.keys()), n=3)
+    hint = ("did you mean " + " or ".join(prefix + c for c in close) + "?") if close else \
+        "every key, with its meaning, is in lib/config/defaults.py"
+    return ConfigError(f"{source}: unknown config key {key}", hint=hint)
 
 
 def get_cfg():
@@ -27,10 +38,16 @@ def get_cfg():
 def _read_yaml(path, _seen=()):
     """Reads a yaml into a dict, resolving `_BASE_` (relative to the file) recursively."""
     path = os.path.abspath(path)
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
     if path in _seen:
-        raise ConfigError(f"{path}: _BASE_ inheritance loops back to this file")
+        chain = " -> ".join(_seen + (path,))
+        raise ConfigError(f"{path}: _BASE_ inheritance loops back to this file ({chain})",
+                          hint="a _BASE_ chain must end in a file without _BASE_")
+    if not os.path.isfile(path):
+        if _seen:
+            raise ConfigError(f"{_seen[-1]}: its _BASE_ file {path} does not exist",
+                              hint="_BASE_ is resolved relative to the file that names it")
+        raise ConfigError(f"config file not found: {path}", hint="--cfg takes an experiment yaml, e.g. "
+                          "experiments/synthetic/omnipose_quickstart.yaml")
     try:
         with open(path) as f:
             data = yaml.safe_load(f) or {}
@@ -81,7 +98,7 @@ def _merge_dict(cfg, data, source, prefix=""):
     for key, value in data.items():
         full_key = prefix + key
         if key not in cfg:
-            raise ConfigError(f"{source}: unknown config key {full_key}")
+            raise _unknown_key(source, full_key, cfg)
         value = _coerce(value, cfg[key], full_key, source)
         if isinstance(cfg[key], CfgNode):
             _merge_dict(cfg[key], value, source, full_key + ".")
@@ -107,15 +124,16 @@ def _parse_override(text):
 def merge_opts(cfg, opts, source="command line"):
     """Merges `KEY VALUE KEY VALUE ...` (values parsed as yaml scalars/lists)."""
     if len(opts) % 2:
-        raise ConfigError(f"{source}: overrides must be KEY VALUE pairs, got an odd count: {opts}")
+        raise ConfigError(f"{source}: overrides must be KEY VALUE pairs, got an odd count: {opts}",
+                          hint=f"{opts[-1]!r} has no value" if opts else "")
     for key, text in zip(opts[0::2], opts[1::2]):
         node, parts = cfg, key.split(".")
         for part in parts[:-1]:
             if part not in node or not isinstance(node[part], CfgNode):
-                raise ConfigError(f"{source}: unknown config key {key}")
+                raise _unknown_key(source, key, node)
             node = node[part]
         if parts[-1] not in node:
-            raise ConfigError(f"{source}: unknown config key {key}")
+            raise _unknown_key(source, key, node)
         node[parts[-1]] = _coerce(_parse_override(text), node[parts[-1]], key, source)
 
 
@@ -146,6 +164,12 @@ def check_cfg(cfg, source):
         raise ConfigError(f"{source}: TEST.BLUR_KERNEL={cfg.TEST.BLUR_KERNEL} must be odd")
     if cfg.TRAIN.EMA_DECAY != 0 and not 0 < cfg.TRAIN.EMA_DECAY < 1:
         raise ConfigError(f"{source}: TRAIN.EMA_DECAY={cfg.TRAIN.EMA_DECAY} must be 0 (off) or in (0, 1), e.g. 0.999")
+    for key in ("TRAIN.BATCH_SIZE_PER_GPU", "TEST.BATCH_SIZE_PER_GPU", "TRAIN.END_EPOCH", "PRINT_FREQ"):
+        node, leaf = _node_and_leaf(cfg, key)
+        if node[leaf] < 1:
+            raise ConfigError(f"{source}: {key}={node[leaf]} must be >= 1")
+    if cfg.WORKERS < 0:
+        raise ConfigError(f"{source}: WORKERS={cfg.WORKERS} must be >= 0 (0 loads in the main process)")
     if cfg.TRAIN.VAL_INTERVAL < 1:
         raise ConfigError(f"{source}: TRAIN.VAL_INTERVAL={cfg.TRAIN.VAL_INTERVAL} must be >= 1")
 
@@ -160,6 +184,10 @@ def resolve_path(cfg, path):
     if os.path.isabs(path) or not cfg.DATA_DIR:
         return path
     return os.path.abspath(os.path.join(os.path.expanduser(cfg.DATA_DIR), path))
+
+
+class MissingPathError(UserError, FileNotFoundError):
+    """A path key whose file or folder does not exist."""
 
 
 def _node_and_leaf(cfg, key):
@@ -185,16 +213,17 @@ def require_path(cfg, key, kind="file"):
     """The value of the path key `key` (already resolved), checked to exist as a `kind` ('file' or 'folder').
 
     Raises:
-        FileNotFoundError naming the key, the value and the absolute path it resolved to, and the rule.
+        MissingPathError (a FileNotFoundError) naming the key, the value, the absolute path it resolved to and
+        the rule.
     """
     node, leaf = _node_and_leaf(cfg, key)
     path = node[leaf]
     base = f"DATA_DIR {cfg.DATA_DIR!r}" if cfg.DATA_DIR else f"the working directory {os.getcwd()}"
     if not path:
-        raise FileNotFoundError(f"{key} is not set; it must name a {kind}")
+        raise MissingPathError(f"{key} is not set; it must name a {kind}")
     exists = os.path.isdir(path) if kind == "folder" else os.path.isfile(path)
     if not exists:
-        raise FileNotFoundError(f"{key} {path!r} (resolved: {os.path.abspath(path)}) is not an existing {kind}; "
+        raise MissingPathError(f"{key} {path!r} (resolved: {os.path.abspath(path)}) is not an existing {kind}; "
                                 f"relative paths are resolved against {base}")
     return path
 

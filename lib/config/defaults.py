@@ -9,7 +9,7 @@ when DATA_DIR is set, else kept as given, i.e. relative to the working directory
 the repository root first, so there relative paths are relative to the root, as in the README's commands. The
 trainers' default run folders (OmniPose/trained...) follow the same rule. A path a tool needs that does not exist is
 an error naming the key and the resolved path (lib.config.require_path). Paths given as command-line options of the
-tools (--cfg, --resume, --init-from, --output-dir) are relative to the working directory; `_BASE_` in a yaml is
+tools (--cfg, --weights, --resume, --work-dir) are relative to the working directory; `_BASE_` in a yaml is
 relative to that yaml.
 """
 from yacs.config import CfgNode as CN
@@ -28,7 +28,8 @@ _C.DATA_DIR = ""
 _C.WORKERS = 2
 # Log a training line every PRINT_FREQ iterations.
 _C.PRINT_FREQ = 20
-# Resume from <run dir>/checkpoint.pth when it exists.
+# Resume from <run dir>/checkpoint.pth when it exists, else start (as --auto-resume); the saved config must match
+# (RESUME_MAY_CHANGE below). Off: a folder holding a run is refused unless --resume or --overwrite is given.
 _C.AUTO_RESUME = False
 # DataLoader pin_memory (only used on CUDA).
 _C.PIN_MEMORY = True
@@ -299,3 +300,16 @@ _C.GAN.GENERATOR_INIT = ""
 # A list-valued path key has the rule applied to each entry.
 PATH_KEYS = ("OUTPUT_DIR", "LOG_DIR", "DATASET.ROOT", "MODEL.PRETRAINED", "TEST.MODEL_FILE", "TEST.COCO_BBOX_FILE",
              "GAN.GENERATOR_INIT", "TRUSTED_PICKLE_FILES")
+
+# Keys a resume (--resume, --auto-resume, AUTO_RESUME) may change: where files are and how a run is watched or
+# stopped, never what it learns. Every other key must equal the checkpoint's saved config, or the resume is refused
+# with the list of differing keys (a changed TRAIN.LR, say, would be silently replaced by the restored optimizer).
+RESUME_MAY_CHANGE = (
+    "OUTPUT_DIR", "LOG_DIR", "DATA_DIR", "DATASET.ROOT",  # the same data and run, moved
+    "WORKERS", "PIN_MEMORY", "PRINT_FREQ", "AUTO_RESUME", "DEVICE", "CUDNN.BENCHMARK",  # how it runs and logs
+    "TRAIN.END_EPOCH",  # to train longer (or stop earlier)
+    "TRAIN.VAL_INTERVAL", "TRAIN.EMA_VALIDATE_RAW", "TEST.BATCH_SIZE_PER_GPU", "LOG.NUM_IMAGES",  # how often / how
+    # fast it is validated; the evaluation itself (TEST.FLIP_TEST, ...) stays fixed so bests stay comparable
+    "MODEL.PRETRAINED", "MODEL.INIT_WEIGHTS", "GAN.GENERATOR_INIT", "TEST.MODEL_FILE", "TRUSTED_PICKLE_FILES",  # start-up weights: a resume
+    # restores every weight from the checkpoint instead
+)

@@ -1,8 +1,13 @@
 """The training loop both trainers share: set-up, the epoch loop, validation on schedule, checkpoints, resume.
 
-    run = setup_run(cfg_path, opts, default_output, log_name, args)     # config, device, run folder, log
+    args = training_arg_parser(__doc__).parse(argv)                     # lib/cli.py grammar
+    run = setup_run(args, default_output, log_name, trainer)            # config, device, run folder, log
     ... build the model, data and a step (lib.core.function.PureStep or lib.core.function_AN.AdversarialStep) ...
-    fit(run, step, scheduler, data, resume_arg)                         # resume / epochs / validate / save
+    fit(run, step, scheduler, data)                                     # resume / epochs / validate / save
+
+setup_run decides how the run starts in its folder before writing anything (lib.core.workdir.plan_start): a new
+run, a resume (whose checkpoint must have been trained with the same config, RESUME_MAY_CHANGE aside), or
+--overwrite. config.yaml is written only after that check.
 
 A step object supplies the iteration; this module does everything around it, once, for both trainers:
     step.trainer            'pure' or 'adversarial' (checkpoints of one are refused by the other)
@@ -13,7 +18,6 @@ A step object supplies the iteration; this module does everything around it, onc
     step.generator_stepped  whether that iteration updated the generator (the EMA follows only then)
     step.log_fields(), step.epoch_fields(), step.checkpoint_parts()
 """
-import argparse
 import dataclasses
 import logging
 import math
@@ -24,30 +28,42 @@ import warnings
 import torch
 from tqdm import tqdm
 
+from lib import cli
 from lib.config import load_cfg
+from lib.config.defaults import RESUME_MAY_CHANGE
 from lib.core import workdir
 from lib.core.ema import build_ema
 from lib.core.function import to_device, validate
 from lib.core.loss import NonFiniteLoss
 from lib.core.runtime import configure_torch, run_environment
+from lib.dataset.joints_dataset import ImageReadError
 from lib.dataset.loader import seed_everything, start_epoch
+from lib.models import check_train_batch_size
 from lib.utils import checkpoint as ckpt
 from lib.utils import dist
 from lib.utils.environment import log_environment
 from lib.utils.logger import setup_logger
+from lib.utils.errors import UserError
 from lib.utils.meters import AverageMeter
 
 logger = logging.getLogger(__name__)
 
+# Library errors that are the user's to fix in a training run (lib.utils.errors.run_main): weights that do not fit,
+# unreadable images, a loss that diverged (the message names the epoch and iteration; the usual fix is a lower LR).
+USER_ERRORS = (ckpt.WeightLoadError, ImageReadError, FloatingPointError)
+
 
 @dataclasses.dataclass
 class Run:
-    """What setup_run resolved: the merged config, the device, the run folder and the command-line arguments."""
+    """What setup_run resolved: the merged config, the device, the run folder, the command-line arguments, and the
+    checkpoint to resume (its path and its already checked state; '' and None for a new run)."""
 
     cfg: object
     device: torch.device
     run_dir: str
     args: dict
+    resume_from: str = ""
+    resume_state: dict = None
 
 
 @dataclasses.dataclass
@@ -61,32 +77,83 @@ class Data:
     num_iters: int
 
 
-def training_arg_parser(description, init_help="generator weights to start a NEW run from"):
-    """The command line both trainers share: --cfg, --resume, --init-from and trailing KEY VALUE overrides."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True, help="experiment yaml")
-    parser.add_argument("--resume", default="", help="checkpoint.pth to continue exactly (else AUTO_RESUME decides)")
-    parser.add_argument("--init-from", default="", help=init_help)
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
+def training_arg_parser(description, weights_help="generator weights to start a NEW run from"):
+    """The command line both trainers share (lib/cli.py grammar): --cfg, --weights (alias --init-from), --work-dir,
+    --device, --resume [PATH], --auto-resume, --overwrite, --debug, and KEY VALUE overrides anywhere."""
+    parser = cli.ArgumentParser(description)
+    cli.add_weights(parser, weights_help, aliases=("--init-from",), default="")
+    cli.add_work_dir(parser, "the run folder (default: OUTPUT_DIR/<dataset>/<model>/<config name>)", default="")
+    cli.add_device(parser)
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", nargs="?", const=workdir.RESUME_OWN, default="", metavar="PATH",
+                       help="continue exactly from PATH, or without PATH from the run folder's checkpoint.pth")
+    start.add_argument("--auto-resume", action="store_true",
+                       help="continue the run folder's checkpoint.pth if there is one, else start (= AUTO_RESUME True)")
+    start.add_argument("--overwrite", action="store_true",
+                       help="start over in a folder that holds a run: its old contents are moved aside to "
+                            "<run dir>.replaced-<time> (nothing is deleted)")
     return parser
 
 
-def setup_run(cfg_path, opts, default_output, log_name, args=None):
-    """Config, device (and DDP), run folder, logger, environment log, config.yaml, environment.json, base seed."""
-    cfg = load_cfg(cfg_path, opts)
-    device = dist.init_distributed(cfg.DEVICE)
-    run_dir = workdir.run_dir_for(cfg, cfg_path, default_output)
+def parse_training_args(description, argv=None, weights_help="generator weights to start a NEW run from"):
+    return cli.parse(training_arg_parser(description, weights_help), argv)
+
+
+def check_batch_size(cfg):
+    """check_train_batch_size, its refusal reported as the user's mistake it is."""
+    try:
+        check_train_batch_size(cfg, cfg.TRAIN.BATCH_SIZE_PER_GPU)
+    except ValueError as e:
+        raise UserError(str(e), hint="set TRAIN.BATCH_SIZE_PER_GPU 3 or more") from None
+
+
+def setup_run(args, default_output, log_name, trainer):
+    """Config, device (and DDP), how the run starts in its folder (checked before anything is written: a resume's
+    checkpoint is read and compared with the asked config here), run folder, logger, environment log, config.yaml,
+    environment.json, base seed.
+
+    Args:
+        args: the trainer's parsed command line (training_arg_parser).
+        trainer: 'pure' or 'adversarial' (a checkpoint of the other trainer is refused).
+    """
+    opts = list(args.opts) + cli.device_override(args)
+    cfg = load_cfg(args.cfg, opts)
+    with cli.device_errors():
+        device = dist.init_distributed(cfg.DEVICE)
+    run_dir = workdir.run_dir_for(cfg, args.cfg, default_output, args.work_dir)
+    # Every rank decides from the same untouched folder; only then does rank 0 change it.
+    plan = workdir.plan_start(run_dir, args.resume, args.auto_resume or cfg.AUTO_RESUME, args.overwrite)
+    state = None
+    if plan.resume_from:
+        state = ckpt.load_training_checkpoint(plan.resume_from, cfg, trainer, RESUME_MAY_CHANGE)
+        check_not_finished(plan, state, cfg)
+    dist.barrier()
     if dist.is_main_process():
-        os.makedirs(run_dir, exist_ok=True)
+        workdir.carry_out(plan)
+    dist.barrier()
     setup_logger(run_dir, dist.get_rank(), log_name)
+    if plan.move_aside:
+        logger.info("--overwrite: the folder's previous contents were moved to %s", plan.move_aside)
     precision_choice = configure_torch(cfg, device, training=True)  # after the logger: it reports the precision
     environment = run_environment(device, precision_choice)
-    log_environment(cfg, args if args is not None else {}, environment)
+    log_environment(cfg, vars(args), environment)
     if dist.is_main_process():
         workdir.save_config(cfg, run_dir)  # after the guard: AMP / CHANNELS_LAST as they run
         workdir.save_environment(environment, run_dir)
     seed_everything(cfg.SEED)
-    return Run(cfg, device, run_dir, args or {})
+    return Run(cfg, device, run_dir, vars(args), plan.resume_from, state)
+
+
+def check_not_finished(plan, state, cfg):
+    """A finished run asked again is refused with its result, instead of training 0 epochs and reporting the old
+    best. (A run that saved its last checkpoint but not final_state.pth resumes to write it.)"""
+    done = state["epoch"] >= cfg.TRAIN.END_EPOCH
+    if done and os.path.isfile(os.path.join(plan.run_dir, "final_state.pth")):
+        raise UserError(f"{plan.run_dir}: this run already finished: {state['epoch']} of TRAIN.END_EPOCH "
+                        f"{cfg.TRAIN.END_EPOCH} epochs trained, best indicator {state['best_perf']:.4f} at epoch "
+                        f"{state['best_epoch']} (model_best.pth, final_state.pth)",
+                        hint="to train it longer raise TRAIN.END_EPOCH; for a new run use --work-dir DIR or "
+                             "--overwrite")
 
 
 def make_tb_writer(cfg, run_dir):
@@ -212,8 +279,8 @@ def evaluated_models(model, ema, cfg):
     return ema.module, (model if cfg.TRAIN.EMA_VALIDATE_RAW else None)
 
 
-def fit(run, step, scheduler, data, resume_arg=""):
-    """Resumes (--resume, else AUTO_RESUME's checkpoint.pth), trains epochs up to TRAIN.END_EPOCH, validates on
+def fit(run, step, scheduler, data):
+    """Resumes (the checkpoint setup_run chose and checked), trains epochs up to TRAIN.END_EPOCH, validates on
     schedule, writes checkpoint.pth and a metrics.jsonl line after every epoch (rank 0, atomically) and
     final_state.pth at the end. Returns the run folder."""
     cfg, device, run_dir = run.cfg, run.device, run.run_dir
@@ -225,10 +292,10 @@ def fit(run, step, scheduler, data, resume_arg=""):
     state_parts = dict(parts, scheduler=scheduler, extra_modules=extra_modules)
     tracker = BestTracker(cfg, run_dir)
     first_epoch = 0
-    resume = workdir.resume_path(resume_arg, cfg, run_dir)
+    resume, state = run.resume_from, run.resume_state
     if resume:
-        state = ckpt.load_training_checkpoint(resume, cfg, trainer=step.trainer)
         ckpt.restore_training_state(state, **state_parts)
+        run.resume_state = None  # its tensors are in the modules now
         first_epoch, tracker.best_perf, tracker.best_epoch = state["epoch"], state["best_perf"], state["best_epoch"]
         if dist.is_main_process():
             workdir.truncate_metrics(run_dir, first_epoch)
@@ -245,9 +312,11 @@ def fit(run, step, scheduler, data, resume_arg=""):
             record.update(tracker.validate(epoch, data.val_loader, data.val_set, eval_model, device, writer,
                                            raw_model))
         if dist.is_main_process():
-            ckpt.save_training_checkpoint(
-                os.path.join(run_dir, "checkpoint.pth"), cfg, trainer=step.trainer, epoch=epoch + 1,
-                best_perf=tracker.best_perf, best_epoch=tracker.best_epoch, **state_parts)
+            checkpoint_path = os.path.join(run_dir, workdir.CHECKPOINT_FILE)
+            with workdir.writing(checkpoint_path):
+                ckpt.save_training_checkpoint(
+                    checkpoint_path, cfg, trainer=step.trainer, epoch=epoch + 1,
+                    best_perf=tracker.best_perf, best_epoch=tracker.best_epoch, **state_parts)
             workdir.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf, best_epoch=tracker.best_epoch))
         dist.barrier()
 

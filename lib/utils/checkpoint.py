@@ -470,31 +470,37 @@ def save_training_checkpoint(path, cfg, trainer, epoch, model, optimizer, schedu
     atomic_save(state, path)
 
 
-def _model_section(cfg_text):
-    cfg = yaml.safe_load(cfg_text) or {}
-    return cfg.get("MODEL", {})
+def _flatten(tree, prefix=""):
+    flat = {}
+    for key, value in (tree or {}).items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
-def _diff_keys(a, b, prefix="MODEL."):
-    keys = []
-    for key in sorted(set(a) | set(b)):
-        if isinstance(a.get(key), dict) and isinstance(b.get(key), dict):
-            keys += _diff_keys(a[key], b[key], f"{prefix}{key}.")
-        elif a.get(key) != b.get(key) and key not in ("PRETRAINED", "INIT_WEIGHTS"):
-            keys.append(f"{prefix}{key}: checkpoint {a.get(key)!r} vs config {b.get(key)!r}")
-    return keys
+def config_differences(saved_text, cfg, may_change=()):
+    """Every key whose value differs between a saved config (yaml text) and `cfg`, outside `may_change`, as
+    'KEY: checkpoint X, asked Y' lines."""
+    saved, asked = _flatten(yaml.safe_load(saved_text)), _flatten(yaml.safe_load(cfg.dump()))
+    return [f"{key}: checkpoint {saved.get(key)!r}, asked {asked.get(key)!r}"
+            for key in sorted(set(saved) | set(asked))
+            if key not in may_change and saved.get(key) != asked.get(key)]
 
 
 class CheckpointError(WeightFileError):
     """A training checkpoint that cannot be resumed (wrong trainer, other model config, not a checkpoint)."""
 
 
-def load_training_checkpoint(path, cfg, trainer):
-    """Reads checkpoint.pth for an exact resume and checks that it belongs to this model config and trainer.
+def load_training_checkpoint(path, cfg, trainer, may_change=()):
+    """Reads checkpoint.pth for an exact resume and checks that it belongs to this config and trainer.
 
+    Args:
+        may_change: keys that may differ from the saved config (lib.config.defaults.RESUME_MAY_CHANGE).
     Raises:
         CheckpointError naming the file when it is missing, truncated or corrupt, is a bare weight file, was written
-        by the other trainer, or was trained with different MODEL settings (listing them).
+        by the other trainer, or was trained with a config that differs in any other key (listing every one).
         UntrustedPickleError: see load_file (cfg.TRUSTED_PICKLE_FILES is the trusted list).
     """
     if not os.path.isfile(path):
@@ -507,10 +513,15 @@ def load_training_checkpoint(path, cfg, trainer):
     if state["trainer"] != trainer:
         raise CheckpointError(f"{path}: written by the {state['trainer']} trainer, cannot resume it with the "
                               f"{trainer} trainer; use --init-from for its generator weights")
-    diffs = _diff_keys(_model_section(state["config"]), _model_section(cfg.dump()))
+    diffs = config_differences(state["config"], cfg, may_change)
     if diffs:
-        raise CheckpointError(f"{path}: the checkpoint was trained with another model config:\n  " +
-                              "\n  ".join(diffs[:10]))
+        what = "another model config" if any(d.startswith("MODEL.") for d in diffs) else "other settings"
+        error = CheckpointError(f"{path}: cannot resume: the checkpoint was trained with {what}; {len(diffs)} "
+                                "key(s) differ:\n" + "\n".join(diffs))
+        error.hint = ("give the checkpoint's values (its config.yaml), or start a new run with --work-dir DIR "
+                      "(--weights to start from its weights); only these may change on a resume: " +
+                      ", ".join(may_change))
+        raise error
     return state
 
 

@@ -6,6 +6,7 @@ from conftest import QUICKSTART
 
 from lib.config import load_cfg
 from lib.models import build_generator
+from lib.utils.checkpoint import WeightLoadError
 from tools import export_onnx
 
 onnx = pytest.importorskip("onnx", reason="onnx is a test extra (requirements-test.txt)")
@@ -58,7 +59,7 @@ def test_parity_failure_exits(opts, weights, tmp_path):
 
 
 def test_weights_of_another_head_get_the_loader_error(opts, weights, tmp_path):
-    with pytest.raises(SystemExit, match="MODEL.EXTRA.HEAD waspv2"):
+    with pytest.raises(WeightLoadError, match="MODEL.EXTRA.HEAD waspv2"):
         export_onnx.main(["--cfg", QUICKSTART, "--weights", str(weights[0]), "--out", str(tmp_path / "m.onnx"),
                           *opts, "MODEL.EXTRA.HEAD", "waspv1"])
     assert not (tmp_path / "m.onnx").exists()

@@ -5,7 +5,6 @@ discriminators, inference throughput with and without the flip test, data loadin
     python tools/analysis/benchmark.py --cfg experiments/coco/omnipose_w48_384x288.yaml --batch 16 --amp   # on a GPU
 Prints a markdown table; --json writes the numbers too. Medians over --iters timed iterations after --warmup.
 """
-import argparse
 import json
 import resource
 import statistics
@@ -13,6 +12,7 @@ import time
 
 import torch
 
+from lib import cli
 from lib.config import load_cfg
 from lib.core.runtime import configure_torch, place_model
 from lib.core.function_AN import AdversarialStep
@@ -23,6 +23,7 @@ from lib.models.discriminator import build_discriminators
 from lib.utils.dist import init_distributed
 from lib.utils.amp import autocast_for, training_amp_enabled, training_autocast
 from lib.utils.environment import cpu_info
+from lib.utils.errors import as_user_errors, run_main
 
 
 def _sync(device):
@@ -56,18 +57,21 @@ def synthetic_batch(cfg, batch, device):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", required=True)
+    parser = cli.ArgumentParser(__doc__)
+    cli.add_device(parser)
     parser.add_argument("--batch", type=int, default=0, help="batch size (default TRAIN.BATCH_SIZE_PER_GPU)")
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--amp", action="store_true", help="set AMP True (fp16 on CUDA, bf16 on a CPU that has it)")
     parser.add_argument("--data", action="store_true", help="also time the training data loader (needs the dataset)")
     parser.add_argument("--json", default="", help="also write the results here")
-    parser.add_argument("opts", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    cfg = load_cfg(args.cfg, args.opts + (["AMP", "True"] if args.amp else []))
-    device = init_distributed(cfg.DEVICE)
+    args = cli.parse(parser, argv)
+    cfg = load_cfg(args.cfg, args.opts + (["AMP", "True"] if args.amp else []) + cli.device_override(args))
+    if args.batch < 0 or args.iters < 1 or args.warmup < 0:
+        parser.error(f"--batch {args.batch}, --iters {args.iters}, --warmup {args.warmup}: expected --batch >= 0 "
+                     "(0: TRAIN.BATCH_SIZE_PER_GPU), --iters >= 1, --warmup >= 0")
+    with cli.device_errors():
+        device = init_distributed(cfg.DEVICE)
     choice = configure_torch(cfg, device, training=True)  # the training precision guard, as in tools/train*.py
     batch = args.batch or cfg.TRAIN.BATCH_SIZE_PER_GPU
     amp = training_amp_enabled(cfg, device)
@@ -118,7 +122,8 @@ def main(argv=None):
         from lib.dataset.loader import build_loader
         from lib.dataset import build_dataset
 
-        loader = build_loader(build_dataset(cfg, is_train=True), cfg, True, device)
+        with as_user_errors(ValueError):  # the dataset's malformed-file errors name the file
+            loader = build_loader(build_dataset(cfg, is_train=True), cfg, True, device)
         iterator = iter(loader)
         next(iterator)
         start = time.perf_counter()
@@ -138,4 +143,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

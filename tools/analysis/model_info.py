@@ -9,7 +9,6 @@ input area, which is exact) and matrix products only, with FLOPs = 2 x multiply-
 pooling are not counted. OmniPose's last stage-4 module does not compute its unused fuse branches (0.56 GMACs at
 384x288), so the total is that much below the reference figure for the original code (37.52 GMACs).
 """
-import argparse
 import logging
 import statistics
 import time
@@ -17,32 +16,23 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lib import cli
 from lib.config import load_cfg
+from lib.core.predictor import resolve_device
 from lib.models import build_generator
 from lib.models.hrnet_common import count_parameters
+from lib.utils.errors import run_main
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Print parameters, FLOPs/MACs, output shape and forward time of the configured generator.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: python tools/analysis/model_info.py --cfg experiments/coco/omnipose_w48_384x288_train.yaml",
-    )
-    parser.add_argument("--cfg", required=True, help="experiment yaml")
-    parser.add_argument("--device", default=None, help="'cpu' or 'cuda' (default: the config's DEVICE)")
+    parser = cli.ArgumentParser(__doc__)
+    cli.add_device(parser)
     parser.add_argument("--runs", type=int, default=9, help="timed forward passes (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed forward passes first")
     parser.add_argument(
         "--no-time", action="store_true", help="skip timing; count on the meta device (no weights are allocated)"
     )
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE ...")
-    return parser.parse_args(argv)
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return cli.parse(parser, argv)
 
 
 def _sync(device: torch.device) -> None:
@@ -55,7 +45,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     cfg = load_cfg(args.cfg, args.opts)
-    device = torch.device("meta") if args.no_time else _device(args.device or cfg.DEVICE)
+    with cli.device_errors():
+        device = torch.device("meta") if args.no_time else resolve_device(args.device, cfg.DEVICE)
     if device.type == "cpu":
         # Random-init weights decay into denormal floats, which makes CPU kernels 10-25x slower.
         torch.set_flush_denormal(True)
@@ -118,4 +109,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
