@@ -29,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from lib import cli
-from lib.config import load_cfg
+from lib.config import get_cfg, load_cfg
 from lib.config.defaults import RESUME_MAY_CHANGE
 from lib.core import workdir
 from lib.core.ema import build_ema
@@ -125,7 +125,7 @@ def setup_run(args, default_output, log_name, trainer):
     plan = workdir.plan_start(run_dir, args.resume, args.auto_resume or cfg.AUTO_RESUME, args.overwrite)
     state = None
     if plan.resume_from:
-        state = ckpt.load_training_checkpoint(plan.resume_from, cfg, trainer, RESUME_MAY_CHANGE)
+        state = ckpt.load_training_checkpoint(plan.resume_from, cfg, trainer, RESUME_MAY_CHANGE, get_cfg())
         check_not_finished(plan, state, cfg)
     dist.barrier()
     if dist.is_main_process():

@@ -480,10 +480,13 @@ def _flatten(tree, prefix=""):
     return flat
 
 
-def config_differences(saved_text, cfg, may_change=()):
+def config_differences(saved_text, cfg, may_change=(), defaults=None):
     """Every key whose value differs between a saved config (yaml text) and `cfg`, outside `may_change`, as
-    'KEY: checkpoint X, asked Y' lines."""
+    'KEY: checkpoint X, asked Y' lines. A key the saved config lacks (added to the project after the checkpoint was
+    written) counts as its value in `defaults` (a config holding the defaults), the behaviour the older code had."""
     saved, asked = _flatten(yaml.safe_load(saved_text)), _flatten(yaml.safe_load(cfg.dump()))
+    if defaults is not None:
+        saved = dict(_flatten(yaml.safe_load(defaults.dump())), **saved)
     return [f"{key}: checkpoint {saved.get(key)!r}, asked {asked.get(key)!r}"
             for key in sorted(set(saved) | set(asked))
             if key not in may_change and saved.get(key) != asked.get(key)]
@@ -493,11 +496,12 @@ class CheckpointError(WeightFileError):
     """A training checkpoint that cannot be resumed (wrong trainer, other model config, not a checkpoint)."""
 
 
-def load_training_checkpoint(path, cfg, trainer, may_change=()):
+def load_training_checkpoint(path, cfg, trainer, may_change=(), defaults=None):
     """Reads checkpoint.pth for an exact resume and checks that it belongs to this config and trainer.
 
     Args:
         may_change: keys that may differ from the saved config (lib.config.defaults.RESUME_MAY_CHANGE).
+        defaults: the default config, standing in for keys the saved config lacks (config_differences).
     Raises:
         CheckpointError naming the file when it is missing, truncated or corrupt, is a bare weight file, was written
         by the other trainer, or was trained with a config that differs in any other key (listing every one).
@@ -513,7 +517,7 @@ def load_training_checkpoint(path, cfg, trainer, may_change=()):
     if state["trainer"] != trainer:
         raise CheckpointError(f"{path}: written by the {state['trainer']} trainer, cannot resume it with the "
                               f"{trainer} trainer; use --init-from for its generator weights")
-    diffs = config_differences(state["config"], cfg, may_change)
+    diffs = config_differences(state["config"], cfg, may_change, defaults)
     if diffs:
         what = "another model config" if any(d.startswith("MODEL.") for d in diffs) else "other settings"
         error = CheckpointError(f"{path}: cannot resume: the checkpoint was trained with {what}; {len(diffs)} "

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from lib.config import load_cfg
 from lib.models import build_generator
@@ -298,3 +299,19 @@ def test_file_without_a_record_reads_as_an_empty_record(tmp_path):
     checkpoint.record_weights(trained_here, target_convention="centred-v1")
     load_weights(trained_here, path)  # e.g. --init-from a released file: the run still trains on this codec
     assert trained_here.weights_record == {"target_convention": "centred-v1"}
+
+
+def test_a_key_added_after_the_checkpoint_counts_as_its_default():
+    """A checkpoint written before a key existed resumes when the key is asked at its default, not otherwise."""
+    from lib.config import get_cfg
+    from lib.utils.checkpoint import config_differences
+
+    asked = get_cfg()
+    saved = yaml.safe_load(asked.dump())
+    del saved["MODEL"]["SYNC_BN"]
+    older = yaml.safe_dump(saved)
+    assert config_differences(older, asked, defaults=get_cfg()) == []
+    assert config_differences(older, asked) == ["MODEL.SYNC_BN: checkpoint None, asked False"]
+    asked.defrost()
+    asked.MODEL.SYNC_BN = True
+    assert config_differences(older, asked, defaults=get_cfg()) == ["MODEL.SYNC_BN: checkpoint False, asked True"]
