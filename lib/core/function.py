@@ -18,7 +18,7 @@ from lib.config import require_path
 from lib.core.evaluate import evaluate_coco, summary_table
 from lib.core.inference import flip_shift, predict_heatmaps
 from lib.core.loss import JointsMSELoss, bce_prior_logit, build_loss, check_finite
-from lib.core.optim import build_optimizer, build_scheduler, optimizer_step
+from lib.core.optim import build_optimizer, build_scheduler, log_batch_rule, optimizer_step
 from lib.metrics.pck import box_pck
 from lib.models import build_generator
 from lib.utils import dist
@@ -93,14 +93,16 @@ class PureStep:
 
 
 def build_pure_step(cfg, device, model, num_iters):
-    """The PureStep over `model` (placed; wrapped for DDP under torchrun) with its loss, optimizer and AMP scaler,
-    and the per-iteration LR schedule (built before any state is loaded, so a resume does not decay twice).
-    Returns (step, scheduler)."""
+    """The PureStep over `model` (placed; under torchrun wrapped for DDP, with SyncBatchNorm per MODEL.SYNC_BN) with
+    its loss, optimizer (LR per lib.core.optim.lr_scale) and AMP scaler, and the per-iteration LR schedule (built
+    before any state is loaded, so a resume does not decay twice). Returns (step, scheduler)."""
+    log_batch_rule(cfg)
     criterion = build_loss(cfg).to(device)
     optimizer = build_optimizer(cfg, model.parameters())
     scheduler = build_scheduler(cfg, optimizer, num_iters)
     scaler = torch.amp.GradScaler("cuda") if cfg.AMP and device.type == "cuda" else None
-    return PureStep(dist.wrap_ddp(model, device), criterion, optimizer, cfg, device, scaler), scheduler
+    generator = dist.wrap_ddp(model, device, sync_bn=cfg.MODEL.SYNC_BN)
+    return PureStep(generator, criterion, optimizer, cfg, device, scaler), scheduler
 
 
 def tb_tag(name):

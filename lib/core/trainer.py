@@ -74,7 +74,7 @@ def training_arg_parser(description, init_help="generator weights to start a NEW
 def setup_run(cfg_path, opts, default_output, log_name, args=None):
     """Config, device (and DDP), run folder, logger, environment log, config.yaml, environment.json, base seed."""
     cfg = load_cfg(cfg_path, opts)
-    device = dist.init_distributed(cfg.DEVICE)
+    device = dist.init_distributed(cfg.DEVICE, cfg.DIST_TIMEOUT_S)
     run_dir = workdir.run_dir_for(cfg, cfg_path, default_output)
     if dist.is_main_process():
         os.makedirs(run_dir, exist_ok=True)
@@ -241,6 +241,7 @@ def fit(run, step, scheduler, data, resume_arg=""):
         record = {"epoch": epoch, "trainer": step.trainer}
         record.update(train_one_epoch(cfg, data.train_loader, step, scheduler, epoch, device, data.num_iters, writer,
                                       ema))
+        dist.broadcast_buffers(generator, *extra_modules.values())  # every rank validates what rank 0 saves
         if tracker.should_validate(epoch):
             record.update(tracker.validate(epoch, data.val_loader, data.val_set, eval_model, device, writer,
                                            raw_model))

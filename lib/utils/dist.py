@@ -1,8 +1,10 @@
 """The only module that calls torch.distributed. DDP the nanoGPT way: under torchrun, RANK/WORLD_SIZE/LOCAL_RANK
 are in the environment; otherwise everything is a no-op for a single process.
 
-    torchrun --nproc_per_node 8 tools/train.py --cfg experiments/coco/omnipose_w48_384x288.yaml
+    torchrun --standalone --nproc_per_node 8 --max-restarts 3 tools/train.py --cfg X AUTO_RESUME True
+    bash tools/dist_train.sh X 8                      # the same (docs/distributed.md: multi-node, SLURM, restarts)
 """
+import datetime
 import os
 
 import torch
@@ -25,17 +27,20 @@ def is_main_process():
     return get_rank() == 0
 
 
-def init_distributed(device_pref="auto"):
+def init_distributed(device_pref="auto", timeout_s=1800.0):
     """Initialises the process group when launched by torchrun and returns this process's torch.device.
 
-    nccl on CUDA, gloo on CPU. `device_pref` is cfg.DEVICE: 'auto', 'cpu' or 'cuda'.
+    nccl on CUDA, gloo on CPU. `device_pref` is cfg.DEVICE: 'auto', 'cpu' or 'cuda'. `timeout_s` (cfg.DIST_TIMEOUT_S)
+    bounds every collective: a rank whose peer stopped answering without dying fails after it instead of waiting
+    forever (a peer that dies closes its sockets, and the others fail at once).
     """
     want_cuda = device_pref == "cuda" or (device_pref == "auto" and torch.cuda.is_available())
     if device_pref == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("DEVICE=cuda but torch.cuda.is_available() is False (CPU build or no GPU visible)")
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1 and not is_distributed():
-        dist.init_process_group(backend="nccl" if want_cuda else "gloo")
+        dist.init_process_group(backend="nccl" if want_cuda else "gloo",
+                                timeout=datetime.timedelta(seconds=float(timeout_s)))
     if want_cuda:
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
@@ -85,10 +90,39 @@ def unwrap(model):
             return model
 
 
-def wrap_ddp(module, device):
-    """`module` inside DistributedDataParallel when a process group is up (None and single processes: unchanged)."""
+def broadcast_buffers(*modules):
+    """Copies every buffer (BatchNorm running statistics, EMA counters) of each module from rank 0 to the others.
+    DDP broadcasts the buffers at each forward, so the ranks' running statistics differ only after their last
+    training forward; syncing before validation makes every rank evaluate the weights rank 0 saves."""
+    if not is_distributed():
+        return
+    for module in modules:
+        if module is not None:
+            for buffer in module.buffers():
+                dist.broadcast(buffer.data, src=0)
+
+
+def check_sync_bn(sync_bn, device):
+    """Whether to convert BatchNorm to SyncBatchNorm (MODEL.SYNC_BN): only with several processes, where it pools
+    the batch statistics of all ranks (one process: plain BatchNorm is the same thing). torch's SyncBatchNorm
+    refuses CPU tensors in training (torch 2.13: 'expected input tensor to be on GPU'), so CPU runs are refused
+    here, before any training step."""
+    if not sync_bn or not is_distributed():
+        return False
+    if device.type == "cpu":
+        raise ValueError("MODEL.SYNC_BN True needs CUDA devices: torch's SyncBatchNorm does not run on CPU (gloo); "
+                         "set MODEL.SYNC_BN False for CPU processes")
+    return True
+
+
+def wrap_ddp(module, device, sync_bn=False):
+    """`module` inside DistributedDataParallel when a process group is up (None and single processes: unchanged);
+    with `sync_bn` (MODEL.SYNC_BN) its BatchNorm layers become SyncBatchNorm first (same parameters and buffers, so
+    checkpoints load into plain BatchNorm)."""
     if not is_distributed() or module is None:
         return module
+    if check_sync_bn(sync_bn, device):
+        module = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
     return torch.nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda"
                                                      else None)
 
