@@ -6,6 +6,7 @@ are in the environment; otherwise everything is a no-op for a single process.
 """
 import datetime
 import os
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -39,12 +40,38 @@ def init_distributed(device_pref="auto", timeout_s=1800.0):
         raise RuntimeError("DEVICE=cuda but torch.cuda.is_available() is False (CPU build or no GPU visible)")
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", 1)) > 1 and not is_distributed():
-        dist.init_process_group(backend="nccl" if want_cuda else "gloo",
-                                timeout=datetime.timedelta(seconds=float(timeout_s)))
+        timeout = datetime.timedelta(seconds=float(timeout_s))
+        store = _restart_safe_store(timeout)
+        rank_args = {} if store is None else {"store": store, "rank": int(os.environ["RANK"]),
+                                              "world_size": int(os.environ["WORLD_SIZE"])}
+        dist.init_process_group(backend="nccl" if want_cuda else "gloo", timeout=timeout, **rank_args)
     if want_cuda:
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
+
+
+def _restart_safe_store(timeout):
+    """The key-value store the process group meets in, when torchrun's default one is unsafe after a restart; None
+    to let torch use its default (env://).
+
+    torchrun's workers share the store of their launcher (TORCHELASTIC_USE_AGENT_STORE), which outlives a restart
+    with the previous attempt's keys in it: a restarted rank can read a dead rank's address before its successor
+    overwrites it, and fails with gloo's 'connectFullMesh failed ... Connection refused' (docs/distributed.md). On
+    one node every worker has the same restart count, so the keys are put under one prefix per attempt. Several
+    nodes can disagree on that count; there torchrun must not share its store (TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1,
+    c10d rendezvous), and a warning says so."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    if int(os.environ.get("GROUP_WORLD_SIZE", 1)) > 1:
+        if int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", 0)) > 0 and os.environ.get("RANK") == "0":
+            warnings.warn("several nodes with --max-restarts and torchrun's shared store: a restart can fail with "
+                          "'connectFullMesh failed'; launch with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 and "
+                          "--rdzv-backend c10d (docs/distributed.md)")
+        return None
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                          timeout=timeout)
+    return dist.PrefixStore(f"attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def barrier():
