@@ -24,7 +24,6 @@ from lib.models import build_generator
 from lib.utils import dist
 from lib.utils.amp import autocast_for, training_autocast
 from lib.utils.checkpoint import record_weights
-from lib.utils.meters import AverageMeter
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +138,15 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
         logger.info("%s", shift_reason if flip_pairs else "flip test off (TEST.FLIP_TEST False)")
     codec = dataset.codec
     preds, boxes, image_ids, indices = [], [], [], []
-    loss_meter, heatmap_mse = AverageMeter(), JointsMSELoss(use_target_weight=True)
+    sample_mse, heatmap_mse = [], JointsMSELoss(use_target_weight=True)
     for i, batch in enumerate(tqdm(loader, desc="validate", disable=not dist.is_main_process(), mininterval=2.0)):
         images, target, target_weight, meta = to_device(batch, device)
         with autocast_for(device, cfg.AMP):
             heatmaps = predict_heatmaps(model, images, flip_pairs, shift_heatmap, cfg.LOSS.TYPE)
         if cfg.TEST.USE_GT_BBOX:  # with detector boxes the targets are meaningless
-            loss_meter.update(heatmap_mse(heatmaps, target, target_weight).item(), images.size(0))
+            # per sample, so that DDP can drop the DistributedSampler's padded repeats as it does for predictions
+            sample_mse.append(torch.stack([heatmap_mse(h[None], t[None], w[None]) for h, t, w in
+                                           zip(heatmaps, target, target_weight)]).cpu().numpy())
         centers, scales = meta["center"].numpy(), meta["scale"].numpy()
         coords, maxvals = codec.decode_to_image(heatmaps.cpu().numpy(), centers, scales)
         preds.append(np.concatenate([coords, maxvals[..., None]], axis=2))
@@ -157,14 +158,16 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
         if writer is not None and i == 0 and cfg.LOG.NUM_IMAGES > 0:
             _tb_images(writer, images, heatmaps, target, epoch, cfg.LOG.NUM_IMAGES)
 
-    local = (np.concatenate(preds), np.concatenate(boxes), np.concatenate(image_ids), np.concatenate(indices))
+    local = (np.concatenate(preds), np.concatenate(boxes), np.concatenate(image_ids), np.concatenate(indices),
+             np.concatenate(sample_mse) if sample_mse else np.zeros(0))
     gathered = dist.all_gather_objects(local)
     if not dist.is_main_process():
         return 0.0, {}
-    preds, boxes, image_ids, indices = (np.concatenate(parts) for parts in zip(*gathered))
+    preds, boxes, image_ids, indices, sample_mse = (np.concatenate(parts) for parts in zip(*gathered))
     if dist.get_world_size() > 1:  # DistributedSampler pads with repeats; keep each sample once, in order
         _, first = np.unique(indices, return_index=True)
         preds, boxes, image_ids = preds[first], boxes[first], image_ids[first]
+        sample_mse = sample_mse[first] if len(sample_mse) else sample_mse
 
     os.makedirs(os.path.join(output_dir, "results"), exist_ok=True)
     if hasattr(dataset, "evaluate"):  # datasets without OKS (MPII PCKh, LSP PCK) score their own predictions
@@ -186,8 +189,8 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
     flip = f"flip test {'with' if shift_heatmap else 'without'} heatmap shift" if flip_pairs else "no flip test"
     logger.info("evaluation summary: %s, %d person crops, %s, %s, %s decoding:\n%s", dataset.image_set, len(preds),
                 box_kind, flip, "DARK" if cfg.TEST.POST_PROCESS else "argmax", summary_table(name_values, boxes_used))
-    if loss_meter.count:
-        name_values["heatmap_mse"] = loss_meter.avg
+    if len(sample_mse):
+        name_values["heatmap_mse"] = float(np.mean(sample_mse, dtype=np.float64))
     if writer is not None:
         for name, value in name_values.items():
             if isinstance(value, float) and math.isfinite(value):
