@@ -352,18 +352,21 @@ def test_an_error_on_one_rank_ends_every_rank_promptly(data, tmp_path):
 # two "nodes" on one machine (c10d rendezvous)
 # ---------------------------------------------------------------------------------------------------------------
 
-def test_two_nodes_train_validate_and_save_once(data, tmp_path):
-    """--nnodes 2 --node-rank 0|1 --rdzv-backend c10d --rdzv-endpoint 127.0.0.1:PORT, one process each: both agents
-    end successfully, the run folder holds one run trained with the global batch of 2 processes, and only the
-    process that got rank 0 wrote run files."""
+def test_two_nodes_train_validate_save_once_and_survive_a_restart(data, tmp_path, pure_run):
+    """--nnodes 2 --node-rank 0|1 --rdzv-backend c10d --rdzv-endpoint 127.0.0.1:PORT, one process each, launched as
+    docs/distributed.md says for several nodes (TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1, --max-restarts): rank 1 is
+    SIGKILLed in epoch 1; both agents restart, resume and end successfully; the run folder holds one run, validated
+    every epoch, written by rank 0 alone, with the weights of the one-node 2-process run, to the bit."""
     port = free_port()
     probe, out = tmp_path / "probe", tmp_path / "out"
     agents = []
     for node in range(2):
-        args = ["--nnodes", "2", "--node-rank", str(node), "--nproc_per_node", "1", "--rdzv-backend", "c10d",
-                "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "two-nodes", LAUNCH, "--probe-dir", str(probe),
-                "train", "--cfg", QUICKSTART] + dist_opts(data, out, 1)
-        agents.append(subprocess.Popen([sys.executable, "-m", "torch.distributed.run"] + args, cwd=ROOT, env=env(),
+        args = ["--nnodes", "2", "--node-rank", str(node), "--nproc_per_node", "1", "--max-restarts", "1",
+                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "two-nodes",
+                LAUNCH, "--probe-dir", str(probe), "--kill-rank", "1", "--kill-epoch", "1", "--kill-after", "2",
+                "train", "--cfg", QUICKSTART] + dist_opts(data, out, 3)
+        agents.append(subprocess.Popen([sys.executable, "-m", "torch.distributed.run"] + args, cwd=ROOT,
+                                       env=dict(env(), TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1"),
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = []
     try:
@@ -376,13 +379,18 @@ def test_two_nodes_train_validate_and_save_once(data, tmp_path):
                 agent.kill()
     for done in results:
         assert done.returncode == 0, failure(done)
+    assert [e["epoch"] for e in probe_events(probe, 1) if e["event"] == "sigkill"] == [1]
+    assert [e["event"] for e in probe_events(probe, 0) + probe_events(probe, 1)].count("start") == 4  # restarted
     folder = run_folder(out, "pure")
-    assert [json.loads(line)["epoch"] for line in (folder / "metrics.jsonl").read_text().splitlines()] == [0]
-    assert "AP" in json.loads((folder / "metrics.jsonl").read_text())
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2] and all("AP" in r for r in records)
     assert (folder / "final_state.pth").is_file() and (folder / "model_best.pth").is_file()
     assert GLOBAL_BATCH_LINE in next(folder.glob("train*.log")).read_text()
     assert not [e for e in probe_events(probe, 1) if e["event"] == "write"]
     assert [e for e in probe_events(probe, 0) if e["event"] == "write"]
+    one_node = torch.load(run_folder(pure_run[1], "pure") / "checkpoint.pth", weights_only=True)
+    two_nodes = torch.load(folder / "checkpoint.pth", weights_only=True)
+    _assert_same_tensors(one_node["state_dict"], two_nodes["state_dict"], "state_dict")
 
 
 # ---------------------------------------------------------------------------------------------------------------
