@@ -1,16 +1,18 @@
 """torchrun's entry point for tests/dist: runs tools/train.py or tools/train_AN.py unchanged, with probes that record,
 per rank and attempt (torchrun's restart count), which samples each training iteration drew, the weights at the start
-and end of every epoch, and every run file the rank wrote; optionally one rank SIGKILLs itself in the middle of an
-epoch of the first attempt (what an elastic restart must survive).
+and end of every epoch, and every run file the rank wrote; optionally one rank, in the middle of an epoch of the
+first attempt, SIGKILLs itself (what an elastic restart must survive) or stalls without dying (what DIST_TIMEOUT_S
+must end).
 
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/dist/launch.py --probe-dir DIR \
-        [--kill-rank 1 --kill-epoch 1 --kill-after 2] train --cfg X KEY VALUE ...
+        [--kill-rank 1 --kill-epoch 1 --kill-after 2 [--stall]] train --cfg X KEY VALUE ...
 """
 import argparse
 import json
 import os
 import signal
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)  # torchrun puts this script's folder first on sys.path, not the repository
@@ -52,16 +54,19 @@ class Probe:
 
 class RecordingLoader:
     """The training loader as train_one_epoch sees it, recording each batch's dataset indices; with `kill_at`, the
-    process SIGKILLs itself instead of handing out that iteration's batch (between two training steps, while the
-    other ranks wait in the next step's gradient all-reduce)."""
+    process SIGKILLs itself (or with `stall`, sleeps for an hour) instead of handing out that iteration's batch:
+    between two training steps, while the other ranks wait in the next step's gradient all-reduce."""
 
-    def __init__(self, loader, probe, epoch, kill_at=None):
-        self.loader, self.probe, self.epoch, self.kill_at = loader, probe, epoch, kill_at
+    def __init__(self, loader, probe, epoch, kill_at=None, stall=False):
+        self.loader, self.probe, self.epoch, self.kill_at, self.stall = loader, probe, epoch, kill_at, stall
         self.dataset = loader.dataset
 
     def __iter__(self):
         for i, batch in enumerate(self.loader):
-            if i == self.kill_at:
+            if i == self.kill_at and self.stall:
+                self.probe.event("stall", epoch=self.epoch, iteration=i)
+                time.sleep(3600)
+            elif i == self.kill_at:
                 self.probe.event("sigkill", epoch=self.epoch, iteration=i)
                 os.kill(os.getpid(), signal.SIGKILL)
             self.probe.event("batch", epoch=self.epoch, iteration=i, indices=batch[3]["index"].tolist(),
@@ -69,14 +74,14 @@ class RecordingLoader:
             yield batch
 
 
-def install(probe, kill_rank, kill_epoch, kill_after):
+def install(probe, kill_rank, kill_epoch, kill_after, stall):
     original_epoch = trainer.train_one_epoch
 
     def probed_epoch(cfg, loader, step, scheduler, epoch, device, num_iters, writer=None, ema=None):
         probe.save_weights(step, epoch, "start")
         kill_at = kill_after if (probe.rank, epoch, probe.attempt) == (kill_rank, kill_epoch, 0) else None
-        out = original_epoch(cfg, RecordingLoader(loader, probe, epoch, kill_at), step, scheduler, epoch, device,
-                             num_iters, writer, ema)
+        out = original_epoch(cfg, RecordingLoader(loader, probe, epoch, kill_at, stall), step, scheduler, epoch,
+                             device, num_iters, writer, ema)
         probe.save_weights(step, epoch, "end")
         return out
 
@@ -102,13 +107,14 @@ def main():
     parser.add_argument("--kill-rank", type=int, default=-1)
     parser.add_argument("--kill-epoch", type=int, default=-1)
     parser.add_argument("--kill-after", type=int, default=2, help="iterations run before the SIGKILL")
+    parser.add_argument("--stall", action="store_true", help="sleep instead of dying")
     parser.add_argument("tool", choices=("train", "train_AN"))
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     torch.set_num_threads(1)
     probe = Probe(args.probe_dir)
     probe.event("start")
-    install(probe, args.kill_rank, args.kill_epoch, args.kill_after)
+    install(probe, args.kill_rank, args.kill_epoch, args.kill_after, args.stall)
     if args.tool == "train":
         from tools import train as tool
     else:

@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -66,7 +65,8 @@ def dist_opts(root, out, epochs, **extra):
     return [str(x) for kv in opts.items() for x in kv] + narrow_model_opts()
 
 
-def run_folder(out, trainer):
+def run_folder(out):
+    """Where both trainers put the run: OUTPUT_DIR is set, so the adversarial trainer's default folder is unused."""
     return Path(out) / "coco" / "omnipose" / "omnipose_quickstart"
 
 
@@ -100,15 +100,13 @@ def data(tmp_path_factory):
 
 def launch_training(data, tmp_path_factory, tool, name, epochs, extra=(), launcher=("--standalone",), **kill):
     """torchrun 2 ranks of tests/dist/launch.py (the tool with probes). Returns (completed process, output folder,
-    probe folder, seconds)."""
+    probe folder)."""
     base = tmp_path_factory.mktemp(name)
     out, probe = base / "out", base / "probe"
     kill_args = [f"--{k.replace('_', '-')}={v}" for k, v in kill.items()]
     args = list(launcher) + ["--nproc_per_node", str(WORLD)] + [LAUNCH, "--probe-dir", str(probe)] + kill_args + [
         tool, "--cfg", QUICKSTART] + dist_opts(data, out, epochs) + list(extra)
-    start = time.monotonic()
-    done = torchrun(args)
-    return done, out, probe, time.monotonic() - start
+    return torchrun(args), out, probe
 
 
 ADVERSARIAL = ["GAN.WARMUP_EPOCHS", "1", "TRAIN.AUTO_SCALE_LR", "True", "TRAIN.BASE_BATCH_SIZE", "4"]
@@ -149,7 +147,7 @@ def any_run(request):
 # ---------------------------------------------------------------------------------------------------------------
 
 def test_shards_are_disjoint_and_cover_the_epoch(any_run):
-    trainer, (done, out, probe, _) = any_run
+    _, (done, out, probe) = any_run
     assert done.returncode == 0, failure(done)
     batches = {rank: [e for e in probe_events(probe, rank) if e["event"] == "batch"] for rank in range(WORLD)}
     size = batches[0][0]["dataset_size"]
@@ -167,17 +165,17 @@ def test_shards_are_disjoint_and_cover_the_epoch(any_run):
 
 
 def test_the_log_states_the_global_batch(any_run):
-    trainer, (done, out, probe, _) = any_run
+    _, (done, out, probe) = any_run
     assert done.returncode == 0, failure(done)
-    logs = list(run_folder(out, trainer).glob("train*.log"))
+    logs = list(run_folder(out).glob("train*.log"))
     assert len(logs) == 1, logs  # rank 0 alone keeps a log file
     assert GLOBAL_BATCH_LINE in logs[0].read_text()
 
 
 def test_checkpoint_and_metrics_are_written_once_by_rank_0(any_run):
-    trainer, (done, out, probe, _) = any_run
+    trainer, (done, out, probe) = any_run
     assert done.returncode == 0, failure(done)
-    folder = run_folder(out, trainer)
+    folder = run_folder(out)
     assert not [e for e in probe_events(probe, 1) if e["event"] == "write"], "rank 1 wrote run files"
     writes = [e for e in probe_events(probe, 0) if e["event"] == "write"]
     checkpoints = [e for e in writes if e["path"] == str(folder / "checkpoint.pth")]
@@ -223,7 +221,11 @@ def test_two_ranks_equal_one_process_accumulating_both_batches(equivalence):
 
 
 def _same(a, b):
-    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+    """Equal, both NaN, or floats within a relative 1e-6: the two runs batch the val persons differently (4+2 per
+    rank vs 4+4+3), and a CPU may pick other kernels for another batch size; here they agree to the bit."""
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+    return a == b
 
 
 def test_validate_on_two_ranks_equals_one_rank(equivalence):
@@ -241,7 +243,7 @@ def _weights(probe, rank, epoch, when, attempt=0):
 
 
 def test_every_rank_holds_identical_generator_and_discriminator_weights(adversarial_run):
-    done, out, probe, _ = adversarial_run
+    done, out, probe = adversarial_run
     assert done.returncode == 0, failure(done)
     first = _weights(probe, 0, 0, "start")
     for epoch in range(3):  # epoch 0: discriminator warm-up; epochs 1-2: adversarial
@@ -287,14 +289,14 @@ def test_elastic_restart_after_sigkill_ends_bit_identical(trainer, request):
     """torchrun --standalone --max-restarts 1, AUTO_RESUME True: rank 1 SIGKILLs itself in the middle of an epoch;
     torchrun stops rank 0, restarts both, they resume from checkpoint.pth and finish with the weights, optimizer
     states and metrics of the uninterrupted 2-rank run, to the bit."""
-    full_done, full_out, _, _ = request.getfixturevalue(RUNS[trainer])
-    done, out, probe, _ = request.getfixturevalue(RUNS[trainer].replace("_run", "_killed_run"))
+    full_done, full_out, _ = request.getfixturevalue(RUNS[trainer])
+    done, out, probe = request.getfixturevalue(RUNS[trainer].replace("_run", "_killed_run"))
     assert full_done.returncode == 0, failure(full_done)
     assert done.returncode == 0, failure(done)
     rank1 = probe_events(probe, 1)
     assert [e["attempt"] for e in rank1 if e["event"] == "sigkill"] == [0]
     assert {e["attempt"] for e in probe_events(probe, 0) + rank1 if e["event"] == "done"} == {1}
-    full_folder, folder = run_folder(full_out, trainer), run_folder(out, trainer)
+    full_folder, folder = run_folder(full_out), run_folder(out)
     a = torch.load(full_folder / "checkpoint.pth", map_location="cpu", weights_only=True)
     b = torch.load(folder / "checkpoint.pth", map_location="cpu", weights_only=True)
     for key in ("epoch", "state_dict", "optimizer", "scheduler", "best_perf", "best_epoch", "pose_disc", "conf_disc",
@@ -315,8 +317,8 @@ def test_elastic_restart_after_sigkill_ends_bit_identical(trainer, request):
 def test_an_error_on_one_rank_ends_every_rank_promptly(data, tmp_path):
     """An image only rank 1 reads in epoch 0 is corrupt. Rank 1 raises; its sockets close, so rank 0 fails at its
     next collective instead of waiting (DIST_TIMEOUT_S bounds the wait of a peer that hangs without dying), and
-    torchrun reports rank 1's failure. The job (tools/dist_train.sh) must end well inside the test's limit, with a
-    non-zero status."""
+    torchrun reports rank 1's failure. The job (tools/dist_train.sh) must end inside the test's limit (a hang would
+    raise subprocess.TimeoutExpired), with a non-zero status."""
     root = tmp_path / "data"
     shutil.copytree(data, root)
     cfg = load_cfg(QUICKSTART, dist_opts(root, tmp_path / "out", 1))
@@ -332,11 +334,12 @@ def test_an_error_on_one_rank_ends_every_rank_promptly(data, tmp_path):
     assert only_rank1, "no image of rank 1's first batch is rank 1's alone: change the seed"
     Path(only_rank1[0]).write_bytes(b"not an image")
 
-    start = time.monotonic()  # launched as users do (restarts off: this error would recur on every attempt)
-    done = subprocess.run(["bash", "tools/dist_train.sh", QUICKSTART, str(WORLD)] + dist_opts(root, tmp_path / "out", 1),
-                          cwd=ROOT, env=dict(env(), MAX_RESTARTS="0"), capture_output=True, text=True,
+    # launched as users do (restarts off: this error would recur on every attempt); the collectives' timeout is
+    # beyond the test's limit, so the job can only end in time through the error itself
+    command = ["bash", "tools/dist_train.sh", QUICKSTART, str(WORLD)] + dist_opts(root, tmp_path / "out", 1,
+                                                                                  DIST_TIMEOUT_S=1800.0)
+    done = subprocess.run(command, cwd=ROOT, env=dict(env(), MAX_RESTARTS="0"), capture_output=True, text=True,
                           timeout=LAUNCH_TIMEOUT_S)
-    seconds = time.monotonic() - start
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert f"[rank1]: lib.dataset.joints_dataset.ImageReadError: {only_rank1[0]}: not a decodable image" in output, \
@@ -345,7 +348,22 @@ def test_an_error_on_one_rank_ends_every_rank_promptly(data, tmp_path):
     failures, root_cause = output.split("Root Cause (first observed failure):")
     assert "rank      : 1 (local_rank: 1)" in root_cause, failure(done)
     assert "rank      : 0 (local_rank: 0)" in failures.rsplit("Failures:", 1)[1], failure(done)
-    assert seconds < 120, f"the job took {seconds:.0f} s to end"
+
+
+def test_a_rank_that_stalls_is_ended_by_the_process_group_timeout(data, tmp_path):
+    """Rank 1 stops answering without dying (it sleeps for an hour between two steps). With DIST_TIMEOUT_S 10, rank
+    0's pending all-reduce fails after 10 s, and torchrun then stops rank 1: the job ends, non-zero, long before the
+    hour (the test's own limit is 300 s; torch's default gloo timeout would have waited 30 minutes)."""
+    args = ["--standalone", "--nproc_per_node", str(WORLD), LAUNCH, "--probe-dir", str(tmp_path / "probe"),
+            "--kill-rank", "1", "--kill-epoch", "0", "--kill-after", "1", "--stall", "train", "--cfg", QUICKSTART]
+    done = torchrun(args + dist_opts(data, tmp_path / "out", 1, DIST_TIMEOUT_S=10.0))
+    assert done.returncode != 0
+    assert [e["event"] for e in probe_events(tmp_path / "probe", 1) if e["event"] == "stall"] == ["stall"]
+    output = done.stdout + done.stderr
+    assert "[rank0]: RuntimeError:" in output and "Timed out waiting 10000ms" in output, failure(done)
+    failures, root_cause = output.split("Root Cause (first observed failure):")
+    assert "rank      : 0 (local_rank: 0)" in root_cause, failure(done)
+    assert "rank      : 1 (local_rank: 1)" in failures.rsplit("Failures:", 1)[1], failure(done)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -381,14 +399,14 @@ def test_two_nodes_train_validate_save_once_and_survive_a_restart(data, tmp_path
         assert done.returncode == 0, failure(done)
     assert [e["epoch"] for e in probe_events(probe, 1) if e["event"] == "sigkill"] == [1]
     assert [e["event"] for e in probe_events(probe, 0) + probe_events(probe, 1)].count("start") == 4  # restarted
-    folder = run_folder(out, "pure")
+    folder = run_folder(out)
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1, 2] and all("AP" in r for r in records)
     assert (folder / "final_state.pth").is_file() and (folder / "model_best.pth").is_file()
     assert GLOBAL_BATCH_LINE in next(folder.glob("train*.log")).read_text()
     assert not [e for e in probe_events(probe, 1) if e["event"] == "write"]
     assert [e for e in probe_events(probe, 0) if e["event"] == "write"]
-    one_node = torch.load(run_folder(pure_run[1], "pure") / "checkpoint.pth", weights_only=True)
+    one_node = torch.load(run_folder(pure_run[1]) / "checkpoint.pth", weights_only=True)
     two_nodes = torch.load(folder / "checkpoint.pth", weights_only=True)
     _assert_same_tensors(one_node["state_dict"], two_nodes["state_dict"], "state_dict")
 
@@ -399,9 +417,9 @@ def test_two_nodes_train_validate_save_once_and_survive_a_restart(data, tmp_path
 
 def test_auto_scale_lr_scales_both_lrs_by_the_global_batch(adversarial_run):
     """TRAIN.AUTO_SCALE_LR True, BASE_BATCH_SIZE 4, 2 ranks of 4: both optimizers start at twice their LR."""
-    done, out, _, _ = adversarial_run
+    done, out, _ = adversarial_run
     assert done.returncode == 0, failure(done)
-    folder = run_folder(out, "adversarial")
+    folder = run_folder(out)
     state = torch.load(folder / "checkpoint.pth", map_location="cpu", weights_only=True)
     cfg = load_cfg(QUICKSTART, [])
     assert state["optimizer"]["param_groups"][0]["initial_lr"] == pytest.approx(2 * cfg.TRAIN.LR, rel=1e-12)
