@@ -112,14 +112,17 @@ def launch_training(data, tmp_path_factory, tool, name, epochs, extra=(), launch
 ADVERSARIAL = ["GAN.WARMUP_EPOCHS", "1", "TRAIN.AUTO_SCALE_LR", "True", "TRAIN.BASE_BATCH_SIZE", "4"]
 
 
+PURE = ["TRAIN.EMA_DECAY", "0.9"]  # the EMA's average and buffers must survive the restart and the buffer sync too
+
+
 @pytest.fixture(scope="module")
 def pure_run(data, tmp_path_factory):
-    return launch_training(data, tmp_path_factory, "train", "pure", 3)
+    return launch_training(data, tmp_path_factory, "train", "pure", 3, PURE)
 
 
 @pytest.fixture(scope="module")
 def pure_killed_run(data, tmp_path_factory):
-    return launch_training(data, tmp_path_factory, "train", "pure_killed", 3,
+    return launch_training(data, tmp_path_factory, "train", "pure_killed", 3, PURE,
                            launcher=("--standalone", "--max-restarts", "1"), kill_rank=1, kill_epoch=1, kill_after=2)
 
 
@@ -299,8 +302,8 @@ def test_elastic_restart_after_sigkill_ends_bit_identical(trainer, request):
     full_folder, folder = run_folder(full_out), run_folder(out)
     a = torch.load(full_folder / "checkpoint.pth", map_location="cpu", weights_only=True)
     b = torch.load(folder / "checkpoint.pth", map_location="cpu", weights_only=True)
-    for key in ("epoch", "state_dict", "optimizer", "scheduler", "best_perf", "best_epoch", "pose_disc", "conf_disc",
-                "d_optimizer"):
+    for key in ("epoch", "state_dict", "optimizer", "scheduler", "best_perf", "best_epoch", "ema", "pose_disc",
+                "conf_disc", "d_optimizer"):
         _assert_same_tensors(a.get(key), b.get(key), key)
     _assert_same_tensors(torch.load(full_folder / "final_state.pth", weights_only=True),
                          torch.load(folder / "final_state.pth", weights_only=True), "final_state")
