@@ -146,7 +146,7 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
         if cfg.TEST.USE_GT_BBOX:  # with detector boxes the targets are meaningless
             # per sample, so that DDP can drop the DistributedSampler's padded repeats as it does for predictions
             sample_mse.append(torch.stack([heatmap_mse(h[None], t[None], w[None]) for h, t, w in
-                                           zip(heatmaps, target, target_weight)]).cpu().numpy())
+                                           zip(heatmaps, target, target_weight)]).float().cpu().numpy())
         centers, scales = meta["center"].numpy(), meta["scale"].numpy()
         coords, maxvals = codec.decode_to_image(heatmaps.cpu().numpy(), centers, scales)
         preds.append(np.concatenate([coords, maxvals[..., None]], axis=2))
