@@ -11,9 +11,11 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,9 +46,43 @@ def env():
     return dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
 
+def start_job(command, extra_env=None):
+    """A launcher in its own process group (a test that gives up on it can end its workers too), its output in
+    temporary files (pipes read one job at a time could fill up and stall the other job)."""
+    stdout, stderr = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    job = subprocess.Popen(command, cwd=ROOT, env=dict(env(), **(extra_env or {})), stdout=stdout, stderr=stderr,
+                           text=True, start_new_session=True)
+    job.outputs = (stdout, stderr)
+    return job
+
+
+def finish_jobs(jobs, timeout=LAUNCH_TIMEOUT_S):
+    """Waits for every job (a hang raises subprocess.TimeoutExpired); kills the process groups of the unfinished."""
+    try:
+        for job in jobs:
+            job.wait(timeout=timeout)
+    finally:
+        for job in jobs:
+            if job.poll() is None:
+                os.killpg(job.pid, signal.SIGKILL)
+                job.wait()
+    results = []
+    for job in jobs:
+        texts = []
+        for f in job.outputs:
+            f.seek(0)
+            texts.append(f.read())
+            f.close()
+        results.append(subprocess.CompletedProcess(job.args, job.returncode, *texts))
+    return results
+
+
+def run_job(command, extra_env=None, timeout=LAUNCH_TIMEOUT_S):
+    return finish_jobs([start_job(command, extra_env)], timeout)[0]
+
+
 def torchrun(args, timeout=LAUNCH_TIMEOUT_S):
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run"] + args, cwd=ROOT, env=env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return run_job([sys.executable, "-m", "torch.distributed.run"] + args, timeout=timeout)
 
 
 def dist_opts(root, out, epochs, **extra):
@@ -341,8 +377,7 @@ def test_an_error_on_one_rank_ends_every_rank_promptly(data, tmp_path):
     # beyond the test's limit, so the job can only end in time through the error itself
     command = ["bash", "tools/dist_train.sh", QUICKSTART, str(WORLD)] + dist_opts(root, tmp_path / "out", 1,
                                                                                   DIST_TIMEOUT_S=1800.0)
-    done = subprocess.run(command, cwd=ROOT, env=dict(env(), MAX_RESTARTS="0"), capture_output=True, text=True,
-                          timeout=LAUNCH_TIMEOUT_S)
+    done = run_job(command, {"MAX_RESTARTS": "0"})
     assert done.returncode != 0
     output = done.stdout + done.stderr
     assert f"[rank1]: lib.dataset.joints_dataset.ImageReadError: {only_rank1[0]}: not a decodable image" in output, \
@@ -386,18 +421,9 @@ def test_two_nodes_train_validate_save_once_and_survive_a_restart(data, tmp_path
                 "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "two-nodes",
                 LAUNCH, "--probe-dir", str(probe), "--kill-rank", "1", "--kill-epoch", "1", "--kill-after", "2",
                 "train", "--cfg", QUICKSTART] + dist_opts(data, out, 3)
-        agents.append(subprocess.Popen([sys.executable, "-m", "torch.distributed.run"] + args, cwd=ROOT,
-                                       env=dict(env(), TORCH_DISABLE_SHARE_RDZV_TCP_STORE="1"),
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    results = []
-    try:
-        for agent in agents:
-            stdout, stderr = agent.communicate(timeout=LAUNCH_TIMEOUT_S)
-            results.append(subprocess.CompletedProcess(agent.args, agent.returncode, stdout, stderr))
-    finally:
-        for agent in agents:
-            if agent.poll() is None:
-                agent.kill()
+        agents.append(start_job([sys.executable, "-m", "torch.distributed.run"] + args,
+                                {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}))
+    results = finish_jobs(agents)
     for done in results:
         assert done.returncode == 0, failure(done)
     assert [e["epoch"] for e in probe_events(probe, 1) if e["event"] == "sigkill"] == [1]
@@ -433,9 +459,8 @@ def test_auto_scale_lr_scales_both_lrs_by_the_global_batch(adversarial_run):
 
 def test_dist_train_sh_launches_either_trainer_standalone_with_restarts(tmp_path):
     for trainer, tool in (("pure", "tools/train.py"), ("adversarial", "tools/train_AN.py")):
-        done = subprocess.run(["bash", "tools/dist_train.sh", QUICKSTART, "2", "TRAIN.END_EPOCH", "1"], cwd=ROOT,
-                              env=dict(env(), DRY_RUN="1", TRAINER=trainer), capture_output=True, text=True,
-                              timeout=60)
+        done = run_job(["bash", "tools/dist_train.sh", QUICKSTART, "2", "TRAIN.END_EPOCH", "1"],
+                       {"DRY_RUN": "1", "TRAINER": trainer}, timeout=60)
         assert done.returncode == 0, failure(done)
         command = done.stderr.split("[dist_train] ", 1)[1].split()
         assert command[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -444,7 +469,6 @@ def test_dist_train_sh_launches_either_trainer_standalone_with_restarts(tmp_path
     for bad_env, args, expected in (({"TRAINER": "gan"}, [QUICKSTART, "2"], "error: TRAINER=gan"),
                                     ({}, [QUICKSTART, "two"], "error: NPROC=two"),
                                     ({}, [str(tmp_path / "missing.yaml"), "2"], "error: CONFIG")):
-        done = subprocess.run(["bash", "tools/dist_train.sh"] + args, cwd=ROOT, env=dict(env(), **bad_env),
-                              capture_output=True, text=True, timeout=60)
+        done = run_job(["bash", "tools/dist_train.sh"] + args, bad_env, timeout=60)
         assert done.returncode == 2 and expected in done.stderr, failure(done)
 
