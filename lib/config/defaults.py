@@ -42,6 +42,10 @@ _C.DEVICE = "auto"
 # torch.load(weights_only=True) (tensors and plain values only; everything this project writes) and refused if it
 # needs more. List only files from sources you trust; each entry follows the path rule above.
 _C.TRUSTED_PICKLE_FILES = []
+# Multi-process runs (torchrun): seconds a collective may wait for the other ranks before failing. Bounds a hang when
+# a rank stops answering without dying; must exceed rank 0's longest solo work between collectives (COCO evaluation,
+# checkpoint writing). A rank that dies or raises makes the others fail at once, whatever this is.
+_C.DIST_TIMEOUT_S = 1800.0
 # Mixed precision in training: fp16 autocast + GradScaler on CUDA; bf16 autocast on a CPU with native bf16
 # (AVX512-BF16 or AMX), fp32 with a warning on other CPUs. Evaluation on CPU always runs fp32.
 _C.AMP = False
@@ -66,6 +70,9 @@ _C.CUDNN.ENABLED = True
 _C.MODEL = CN()
 # Generator architecture: 'omnipose' (HRNet + Gaussian deconv fuse + WASP head) or 'pose_hrnet' (plain HRNet).
 _C.MODEL.NAME = "omnipose"
+# Multi-process runs: BatchNorm statistics over the global batch (SyncBatchNorm) instead of each process's own batch;
+# for small per-GPU batches. CUDA only (torch's SyncBatchNorm refuses CPU tensors); no effect in one process.
+_C.MODEL.SYNC_BN = False
 # Initialise weights (kaiming/normal) before any loading. False leaves PyTorch's defaults.
 _C.MODEL.INIT_WEIGHTS = True
 # Backbone init: 'hrnet' (the original's N(0, 0.001), for fine-tuning from ImageNet) or 'kaiming' (He-normal: from
@@ -180,7 +187,7 @@ _C.DATASET.SKIP_CORRUPT = False
 _C.TRAIN = CN()
 # 'adam', 'adamw' or 'sgd'. Weight decay TRAIN.WD is applied by all three (the original's Adam dropped it).
 _C.TRAIN.OPTIMIZER = "adam"
-# Base learning rate (for the per-device batch; not rescaled with the world size).
+# Base learning rate (not rescaled with the number of processes unless TRAIN.AUTO_SCALE_LR).
 _C.TRAIN.LR = 1e-3
 # LR schedule after the warm-up: 'step' (LR_FACTOR at each LR_STEP milestone) or 'cosine' (a half cosine from LR
 # down to LR * LR_FACTOR at the end of END_EPOCH; LR_STEP unused).
@@ -200,6 +207,10 @@ _C.TRAIN.NESTEROV = False
 _C.TRAIN.END_EPOCH = 210
 # Batch size per device (DDP: per process). WASPv2's image-pooling BN needs > 1 in training.
 _C.TRAIN.BATCH_SIZE_PER_GPU = 32
+# Linear LR scaling rule (as mmpose's auto_scale_lr): when True, TRAIN.LR and GAN.D_LR are multiplied by the global
+# batch (BATCH_SIZE_PER_GPU x number of processes) / BASE_BATCH_SIZE, the global batch the LRs were tuned for.
+_C.TRAIN.AUTO_SCALE_LR = False
+_C.TRAIN.BASE_BATCH_SIZE = 0
 # Shuffle the training set.
 _C.TRAIN.SHUFFLE = True
 # Validate every VAL_INTERVAL epochs and always after the last one.
@@ -306,10 +317,10 @@ PATH_KEYS = ("OUTPUT_DIR", "LOG_DIR", "DATASET.ROOT", "MODEL.PRETRAINED", "TEST.
 # with the list of differing keys (a changed TRAIN.LR, say, would be silently replaced by the restored optimizer).
 RESUME_MAY_CHANGE = (
     "OUTPUT_DIR", "LOG_DIR", "DATA_DIR", "DATASET.ROOT",  # the same data and run, moved
-    "WORKERS", "PIN_MEMORY", "PRINT_FREQ", "AUTO_RESUME", "DEVICE", "CUDNN.BENCHMARK",  # how it runs and logs
+    "WORKERS", "PIN_MEMORY", "PRINT_FREQ", "AUTO_RESUME", "DEVICE", "CUDNN.BENCHMARK", "DIST_TIMEOUT_S",  # how it runs
     "TRAIN.END_EPOCH",  # to train longer (or stop earlier)
     "TRAIN.VAL_INTERVAL", "TRAIN.EMA_VALIDATE_RAW", "TEST.BATCH_SIZE_PER_GPU", "LOG.NUM_IMAGES",  # how often / how
     # fast it is validated; the evaluation itself (TEST.FLIP_TEST, ...) stays fixed so bests stay comparable
-    "MODEL.PRETRAINED", "MODEL.INIT_WEIGHTS", "GAN.GENERATOR_INIT", "TEST.MODEL_FILE", "TRUSTED_PICKLE_FILES",  # start-up weights: a resume
-    # restores every weight from the checkpoint instead
+    # start-up weights (a resume restores every weight from the checkpoint instead), and which files may be unpickled
+    "MODEL.PRETRAINED", "MODEL.INIT_WEIGHTS", "GAN.GENERATOR_INIT", "TEST.MODEL_FILE", "TRUSTED_PICKLE_FILES",
 )

@@ -18,13 +18,12 @@ from lib.config import require_path
 from lib.core.evaluate import evaluate_coco, summary_table
 from lib.core.inference import flip_shift, predict_heatmaps
 from lib.core.loss import JointsMSELoss, bce_prior_logit, build_loss, check_finite
-from lib.core.optim import build_optimizer, build_scheduler, optimizer_step
+from lib.core.optim import build_optimizer, build_scheduler, log_batch_rule, optimizer_step
 from lib.metrics.pck import box_pck
 from lib.models import build_generator
 from lib.utils import dist
 from lib.utils.amp import autocast_for, training_autocast
 from lib.utils.checkpoint import record_weights
-from lib.utils.meters import AverageMeter
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +92,16 @@ class PureStep:
 
 
 def build_pure_step(cfg, device, model, num_iters):
-    """The PureStep over `model` (placed; wrapped for DDP under torchrun) with its loss, optimizer and AMP scaler,
-    and the per-iteration LR schedule (built before any state is loaded, so a resume does not decay twice).
-    Returns (step, scheduler)."""
+    """The PureStep over `model` (placed; under torchrun wrapped for DDP, with SyncBatchNorm per MODEL.SYNC_BN) with
+    its loss, optimizer (LR per lib.core.optim.lr_scale) and AMP scaler, and the per-iteration LR schedule (built
+    before any state is loaded, so a resume does not decay twice). Returns (step, scheduler)."""
+    log_batch_rule(cfg)
     criterion = build_loss(cfg).to(device)
     optimizer = build_optimizer(cfg, model.parameters())
     scheduler = build_scheduler(cfg, optimizer, num_iters)
     scaler = torch.amp.GradScaler("cuda") if cfg.AMP and device.type == "cuda" else None
-    return PureStep(dist.wrap_ddp(model, device), criterion, optimizer, cfg, device, scaler), scheduler
+    generator = dist.wrap_ddp(model, device, sync_bn=cfg.MODEL.SYNC_BN)
+    return PureStep(generator, criterion, optimizer, cfg, device, scaler), scheduler
 
 
 def tb_tag(name):
@@ -137,13 +138,15 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
         logger.info("%s", shift_reason if flip_pairs else "flip test off (TEST.FLIP_TEST False)")
     codec = dataset.codec
     preds, boxes, image_ids, indices = [], [], [], []
-    loss_meter, heatmap_mse = AverageMeter(), JointsMSELoss(use_target_weight=True)
+    sample_mse, heatmap_mse = [], JointsMSELoss(use_target_weight=True)
     for i, batch in enumerate(tqdm(loader, desc="validate", disable=not dist.is_main_process(), mininterval=2.0)):
         images, target, target_weight, meta = to_device(batch, device)
         with autocast_for(device, cfg.AMP):
             heatmaps = predict_heatmaps(model, images, flip_pairs, shift_heatmap, cfg.LOSS.TYPE)
         if cfg.TEST.USE_GT_BBOX:  # with detector boxes the targets are meaningless
-            loss_meter.update(heatmap_mse(heatmaps, target, target_weight).item(), images.size(0))
+            # per sample, so that DDP can drop the DistributedSampler's padded repeats as it does for predictions
+            sample_mse.append(torch.stack([heatmap_mse(h[None], t[None], w[None]) for h, t, w in
+                                           zip(heatmaps, target, target_weight)]).float().cpu().numpy())
         centers, scales = meta["center"].numpy(), meta["scale"].numpy()
         coords, maxvals = codec.decode_to_image(heatmaps.cpu().numpy(), centers, scales)
         preds.append(np.concatenate([coords, maxvals[..., None]], axis=2))
@@ -155,14 +158,16 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
         if writer is not None and i == 0 and cfg.LOG.NUM_IMAGES > 0:
             _tb_images(writer, images, heatmaps, target, epoch, cfg.LOG.NUM_IMAGES)
 
-    local = (np.concatenate(preds), np.concatenate(boxes), np.concatenate(image_ids), np.concatenate(indices))
+    local = (np.concatenate(preds), np.concatenate(boxes), np.concatenate(image_ids), np.concatenate(indices),
+             np.concatenate(sample_mse) if sample_mse else np.zeros(0))
     gathered = dist.all_gather_objects(local)
     if not dist.is_main_process():
         return 0.0, {}
-    preds, boxes, image_ids, indices = (np.concatenate(parts) for parts in zip(*gathered))
+    preds, boxes, image_ids, indices, sample_mse = (np.concatenate(parts) for parts in zip(*gathered))
     if dist.get_world_size() > 1:  # DistributedSampler pads with repeats; keep each sample once, in order
         _, first = np.unique(indices, return_index=True)
         preds, boxes, image_ids = preds[first], boxes[first], image_ids[first]
+        sample_mse = sample_mse[first] if len(sample_mse) else sample_mse
 
     os.makedirs(os.path.join(output_dir, "results"), exist_ok=True)
     if dataset.metric in ("pckh", "pck"):  # datasets without OKS constants score their own predictions
@@ -186,8 +191,8 @@ def validate(cfg, loader, dataset, model, output_dir, device, writer=None, epoch
     flip = f"flip test {'with' if shift_heatmap else 'without'} heatmap shift" if flip_pairs else "no flip test"
     logger.info("evaluation summary: %s, %d person crops, %s, %s, %s decoding:\n%s", dataset.image_set, len(preds),
                 box_kind, flip, "DARK" if cfg.TEST.POST_PROCESS else "argmax", summary_table(name_values, boxes_used))
-    if loss_meter.count:
-        name_values["heatmap_mse"] = loss_meter.avg
+    if len(sample_mse):
+        name_values["heatmap_mse"] = float(np.mean(sample_mse, dtype=np.float64))
     if writer is not None:
         for name, value in name_values.items():
             if isinstance(value, float) and math.isfinite(value):

@@ -16,7 +16,8 @@ import torch
 from lib.core.adversarial_labels import adversarial_labels, composite_real, joint_kappa, joint_mask
 from lib.core.function import build_train_generator
 from lib.core.loss import balanced_bce, build_loss, check_finite, final_output, masked_bce, output_to_heatmap
-from lib.core.optim import build_d_optimizer, build_optimizer, build_scheduler, optimizer_step
+from lib.core.optim import (build_d_optimizer, build_optimizer, build_scheduler, log_batch_rule,
+                             optimizer_step)
 from lib.core.runtime import place_model
 from lib.models.discriminator import build_discriminators, downsample_image
 from lib.utils import checkpoint as ckpt
@@ -376,9 +377,12 @@ def build_adversarial_models(cfg, device, init_from=""):
 
 
 def build_adversarial_step(cfg, device, models, num_iters):
-    """The AdversarialStep over `models` (build_adversarial_models, wrapped for DDP under torchrun) with its
-    optimizers and AMP scalers, and the generator's per-iteration LR schedule. Returns (step, scheduler)."""
+    """The AdversarialStep over `models` (build_adversarial_models; under torchrun wrapped for DDP, the generator
+    with SyncBatchNorm per MODEL.SYNC_BN: the discriminators have no BatchNorm) with its optimizers (LRs per
+    lib.core.optim.lr_scale) and AMP scalers, and the generator's per-iteration LR schedule. Returns (step,
+    scheduler)."""
     generator, pose_disc, conf_disc = models
+    log_batch_rule(cfg)
     criterion = build_loss(cfg).to(device)
     g_optimizer = build_optimizer(cfg, generator.parameters())
     d_optimizer = build_d_optimizer(cfg, (pose_disc, conf_disc))
@@ -387,7 +391,8 @@ def build_adversarial_step(cfg, device, models, num_iters):
     g_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
     d_scaler = torch.amp.GradScaler("cuda") if use_amp and device.type == "cuda" else None
     step = AdversarialStep(
-        dist.wrap_ddp(generator, device), dist.wrap_ddp(pose_disc, device), dist.wrap_ddp(conf_disc, device),
+        dist.wrap_ddp(generator, device, sync_bn=cfg.MODEL.SYNC_BN), dist.wrap_ddp(pose_disc, device),
+        dist.wrap_ddp(conf_disc, device),
         g_optimizer, d_optimizer, criterion, cfg.GAN, loss_type=cfg.LOSS.TYPE, device_type=device.type,
         amp=use_amp, g_scaler=g_scaler, d_scaler=d_scaler, clip_grad_norm=cfg.TRAIN.CLIP_GRAD_NORM,
         print_freq=cfg.PRINT_FREQ)

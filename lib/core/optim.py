@@ -1,14 +1,45 @@
 """Optimizers and per-iteration learning-rate schedules (linear warm-up, then step decay or a half cosine) for the
-generator and the discriminators."""
+generator and the discriminators, and the batch/LR rule of multi-process runs (TRAIN.AUTO_SCALE_LR)."""
+import logging
 import math
 
 import torch
 
+from lib.utils import dist
+
+logger = logging.getLogger(__name__)
+
+
+def lr_scale(cfg):
+    """The factor TRAIN.LR and GAN.D_LR are multiplied by: global batch / TRAIN.BASE_BATCH_SIZE with
+    TRAIN.AUTO_SCALE_LR (the linear scaling rule), else 1. The global batch is TRAIN.BATCH_SIZE_PER_GPU times the
+    number of processes: every process draws its own batch and DDP averages their gradients."""
+    if not cfg.TRAIN.AUTO_SCALE_LR:
+        return 1.0
+    if cfg.TRAIN.BASE_BATCH_SIZE <= 0:
+        raise ValueError(f"TRAIN.AUTO_SCALE_LR True needs TRAIN.BASE_BATCH_SIZE > 0 (the global batch TRAIN.LR was "
+                         f"tuned for), got {cfg.TRAIN.BASE_BATCH_SIZE}")
+    return cfg.TRAIN.BATCH_SIZE_PER_GPU * dist.get_world_size() / cfg.TRAIN.BASE_BATCH_SIZE
+
+
+def log_batch_rule(cfg):
+    """States the global batch and the LR it runs with, once at start-up."""
+    world = dist.get_world_size()
+    global_batch = cfg.TRAIN.BATCH_SIZE_PER_GPU * world
+    if cfg.TRAIN.AUTO_SCALE_LR:
+        rule = (f"TRAIN.AUTO_SCALE_LR: the LRs (TRAIN.LR, GAN.D_LR) x {global_batch} / TRAIN.BASE_BATCH_SIZE "
+                f"{cfg.TRAIN.BASE_BATCH_SIZE}, TRAIN.LR {cfg.TRAIN.LR:g} -> {cfg.TRAIN.LR * lr_scale(cfg):g}")
+    else:
+        rule = f"LR {cfg.TRAIN.LR:g}, not rescaled with the number of processes (TRAIN.AUTO_SCALE_LR False)"
+    logger.info("global batch %d = %d per process (TRAIN.BATCH_SIZE_PER_GPU) x %d process%s; %s", global_batch,
+                cfg.TRAIN.BATCH_SIZE_PER_GPU, world, "" if world == 1 else "es", rule)
+
 
 def build_optimizer(cfg, params, name=None, lr=None, wd=None):
-    """adam | adamw | sgd, with weight decay really applied (the original's Adam dropped TRAIN.WD)."""
+    """adam | adamw | sgd, with weight decay really applied (the original's Adam dropped TRAIN.WD). The LR defaults
+    to TRAIN.LR times lr_scale(cfg)."""
     name = name or cfg.TRAIN.OPTIMIZER
-    lr = cfg.TRAIN.LR if lr is None else lr
+    lr = cfg.TRAIN.LR * lr_scale(cfg) if lr is None else lr
     wd = cfg.TRAIN.WD if wd is None else wd
     params = [p for p in params if p.requires_grad]  # the frozen Gaussian filters stay out
     if name == "adam":
@@ -81,13 +112,15 @@ def build_scheduler(cfg, optimizer, iters_per_epoch):
 
 
 def build_d_optimizer(cfg, discriminators):
-    """One optimizer over every present discriminator's parameters (GAN.D_OPTIMIZER, D_LR, D_BETAS, D_WD)."""
+    """One optimizer over every present discriminator's parameters (GAN.D_OPTIMIZER, D_LR (times lr_scale), D_BETAS,
+    D_WD)."""
     params = [p for d in discriminators if d is not None for p in d.parameters()]
     betas = tuple(cfg.GAN.D_BETAS)
+    lr = cfg.GAN.D_LR * lr_scale(cfg)
     if cfg.GAN.D_OPTIMIZER == "adam":
-        return torch.optim.Adam(params, lr=cfg.GAN.D_LR, betas=betas, weight_decay=cfg.GAN.D_WD)
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=cfg.GAN.D_WD)
     if cfg.GAN.D_OPTIMIZER == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.GAN.D_LR, betas=betas, weight_decay=cfg.GAN.D_WD)
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=cfg.GAN.D_WD)
     raise ValueError(f"GAN.D_OPTIMIZER={cfg.GAN.D_OPTIMIZER!r} is not one of ('adam', 'adamw')")
 
 

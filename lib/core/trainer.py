@@ -119,7 +119,7 @@ def setup_run(args, default_output, log_name, trainer):
     opts = list(args.opts) + cli.device_override(args)
     cfg = load_cfg(args.cfg, opts)
     with cli.device_errors():
-        device = dist.init_distributed(cfg.DEVICE)
+        device = dist.init_distributed(cfg.DEVICE, cfg.DIST_TIMEOUT_S)
     run_dir = workdir.run_dir_for(cfg, args.cfg, default_output, args.work_dir)
     # Every rank decides from the same untouched folder; only then does rank 0 change it.
     plan = workdir.plan_start(run_dir, args.resume, args.auto_resume or cfg.AUTO_RESUME, args.overwrite)
@@ -308,6 +308,7 @@ def fit(run, step, scheduler, data):
         record = {"epoch": epoch, "trainer": step.trainer}
         record.update(train_one_epoch(cfg, data.train_loader, step, scheduler, epoch, device, data.num_iters, writer,
                                       ema))
+        dist.broadcast_buffers(generator, *extra_modules.values())  # every rank validates what rank 0 saves
         if tracker.should_validate(epoch):
             record.update(tracker.validate(epoch, data.val_loader, data.val_set, eval_model, device, writer,
                                            raw_model))
