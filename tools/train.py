@@ -17,9 +17,8 @@ import logging
 from lib.core import trainer
 from lib.core.function import build_pure_step, build_train_generator
 from lib.core.runtime import place_model
-from lib.dataset.loader import build_data
 from lib.utils import checkpoint as ckpt
-from lib.utils.errors import as_user_errors, run_main
+from lib.utils.errors import run_main
 
 logger = logging.getLogger("train")
 
@@ -38,11 +37,7 @@ def main(argv=None):
         ckpt.load_weights(model, args.weights, trusted_files=cfg.TRUSTED_PICKLE_FILES)
         logger.info("initialised the generator from %s", args.weights)
     model = place_model(model, cfg, device)
-    trainer.check_batch_size(cfg)
-    with as_user_errors(ValueError):  # the datasets' malformed-file errors name the file
-        data = trainer.Data(*build_data(cfg, device))
-    step, scheduler = build_pure_step(cfg, device, model, data.num_iters)
-    return trainer.fit(run, step, scheduler, data)
+    return trainer.train(run, model, build_pure_step)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ import logging
 from lib.config import load_cfg, require_path
 from lib.core import trainer
 from lib.core.function_AN import build_adversarial_models, build_adversarial_step
-from lib.dataset.loader import build_data
-from lib.utils.errors import UserError, as_user_errors, run_main
+from lib.utils.errors import UserError, run_main
 
 logger = logging.getLogger("train_AN")
 
@@ -42,11 +41,7 @@ def main(argv=None):
         init_from = require_path(cfg, "GAN.GENERATOR_INIT")
 
     models = build_adversarial_models(cfg, device, init_from)
-    trainer.check_batch_size(cfg)
-    with as_user_errors(ValueError):  # the datasets' malformed-file errors name the file
-        data = trainer.Data(*build_data(cfg, device))
-    step, scheduler = build_adversarial_step(cfg, device, models, data.num_iters)
-    return trainer.fit(run, step, scheduler, data)
+    return trainer.train(run, models, build_adversarial_step)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
     args = training_arg_parser(__doc__).parse(argv)                     # lib/cli.py grammar
     run = setup_run(args, default_output, log_name, trainer)            # config, device, run folder, log
-    ... build the model, data and a step (lib.core.function.PureStep or lib.core.function_AN.AdversarialStep) ...
-    fit(run, step, scheduler, data)                                     # resume / epochs / validate / save
+    ... build and place the model(s) ...
+    train(run, models, build_step)    # data, the step (build_pure_step or build_adversarial_step), then fit():
+                                      # resume / epochs / validate / save
 
 setup_run decides how the run starts in its folder before writing anything (lib.core.workdir.plan_start): a new
 run, a resume (whose checkpoint must have been trained with the same config, RESUME_MAY_CHANGE aside), or
@@ -37,13 +38,13 @@ from lib.core.function import to_device, validate
 from lib.core.loss import NonFiniteLoss
 from lib.core.runtime import configure_torch, run_environment
 from lib.dataset.joints_dataset import ImageReadError
-from lib.dataset.loader import seed_everything, start_epoch
+from lib.dataset.loader import build_data, seed_everything, start_epoch
 from lib.models import check_train_batch_size
 from lib.utils import checkpoint as ckpt
 from lib.utils import dist
 from lib.utils.environment import log_environment
+from lib.utils.errors import UserError, as_user_errors
 from lib.utils.logger import setup_logger
-from lib.utils.errors import UserError
 from lib.utils.meters import AverageMeter
 
 logger = logging.getLogger(__name__)
@@ -277,6 +278,17 @@ def evaluated_models(model, ema, cfg):
     if ema is None:
         return model, None
     return ema.module, (model if cfg.TRAIN.EMA_VALIDATE_RAW else None)
+
+
+def train(run, models, build_step):
+    """Build, then fit: the batch-size check, the data (its malformed-file errors reported as the user's), the step
+    that `build_step(cfg, device, models, num_iters)` builds over the placed `models`, then fit(). Returns the run
+    folder."""
+    check_batch_size(run.cfg)
+    with as_user_errors(ValueError):  # the datasets' malformed-file errors name the file
+        data = Data(*build_data(run.cfg, run.device))
+    step, scheduler = build_step(run.cfg, run.device, models, data.num_iters)
+    return fit(run, step, scheduler, data)
 
 
 def fit(run, step, scheduler, data):
