@@ -47,7 +47,7 @@ def _needs_contiguous_depthwise(x: torch.Tensor, conv: nn.Conv2d) -> bool:
     """Whether a dilated depthwise conv must run on contiguous tensors: on CPU under bf16 autocast, torch 2.13's
     channels_last kernel for it computes wrong weight gradients (relative error ~1.4 at 64x48, dilation 2-12) or
     kills the process (dilation 18: WASPv2's aspp4 at 256x192), seen on an AMD EPYC with AVX512-BF16; contiguous bf16
-    and fp32 channels_last are right (tools/probe_precision.py). Only this op leaves channels_last: the rest of the
+    and fp32 channels_last are right (tools/dev/probe_precision.py). Only this op leaves channels_last: the rest of the
     model keeps the fast path."""
     return x.device.type == "cpu" and max(conv.dilation) > 1 and torch.is_autocast_enabled("cpu")
 

@@ -173,8 +173,8 @@ def test_small_persons_carry_no_joints():
 
 
 def test_calibrated_statistics(tmp_path):
-    """Mask / box area and the share of occluded joints stay near their calibration on real persons (README, "The
-    synthetic dataset": 0.42 and 12 % on 300 images; before the calibration 0.32 and 36 %)."""
+    """Mask / box area and the share of occluded joints stay near their calibration on real persons (docs/datasets.md,
+    the synthetic data set: 0.42 and 12 % on 300 images; before the calibration 0.32 and 36 %)."""
     root = str(tmp_path / "calib")
     synthetic.generate(root, 0, 40, seed=0)
     stats = dataset_stats.compute_stats(dataset_stats.load(_ann_path(root, "val2017")))

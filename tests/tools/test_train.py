@@ -69,7 +69,7 @@ def _train_in_subprocess(argv, kill_at_epoch=None):
 def test_resume_after_sigkill_is_exact(tiny_synthetic, tmp_path, ema):
     """Also with the weights' EMA (TRAIN.EMA_DECAY): its average and update count resume exactly too."""
     # On the CPU: bit-for-bit equality is a property of its deterministic kernels; CUDA's (cudnn autotuning, atomics
-    # in backward) differ in the last bits between two runs, resumed or not (README, "Training and evaluation").
+    # in backward) differ in the last bits between two runs, resumed or not (docs/training.md).
     opts = ["TRAIN.VAL_INTERVAL", "10", "SEED", "5", "TRAIN.EMA_DECAY", ema, "TRAIN.EMA_VALIDATE_RAW", "True",
             "DEVICE", "cpu"]
     full = _train_in_subprocess(["--cfg", QUICKSTART] + tiny_opts(tiny_synthetic, tmp_path / "a", epochs=3) + opts)

@@ -3,7 +3,7 @@ them in the exact COCO layout (images, ``person_keypoints_<split>2017.json`` and
 
 It is the embedded default dataset (nothing can be downloaded): every command can run end to end on it, and it is the
 benchmark for pure vs adversarial training. Its difficulty is meant to be honest, like a real pose problem.
-Calibrated on real persons with tools/dataset_stats.py (README, "The synthetic dataset"): mask / box area, share of
+Calibrated on real persons with tools/analysis/dataset_stats.py (docs/datasets.md): mask / box area, share of
 occluded joints, labelled joints and persons per image.
 
 Modules, each importing only from those listed above it:

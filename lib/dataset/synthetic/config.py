@@ -2,7 +2,7 @@
 
 Image sizes: width and height drawn independently and uniformly in [min_size, max_size] = [320, 480] px by default.
 
-Difficulty knobs (``SynthConfig`` fields; ``tools/make_synthetic_coco.py`` flags; defaults = the honest difficulty):
+Difficulty knobs (``SynthConfig`` fields; ``tools/data/make_synthetic_coco.py`` flags; defaults = the honest difficulty):
 
     ================  ==================  ==========================================================================
     field             flag                meaning (default)
@@ -87,7 +87,7 @@ class SynthConfig:
         return self
 
 
-# Named difficulty presets (tools/make_synthetic_coco.py --preset, DATASET.SYNTHETIC_PRESET). 'default' is the
+# Named difficulty presets (tools/data/make_synthetic_coco.py --preset, DATASET.SYNTHETIC_PRESET). 'default' is the
 # benchmark every comparison uses. 'quickstart' is the much easier set the CPU quickstart trains on: at most two
 # persons per image, larger (>= 140 px), upright poses only (standing, walking, running, arms up), less rotation,
 # overlap, truncation, occlusion and clutter; so that 15 CPU minutes give a model that finds poses. Its AP is not

@@ -1,4 +1,4 @@
-"""The labelled sample grid (tools/make_synthetic_coco.py --preview, docs/synthetic_samples.png) and the skeleton
+"""The labelled sample grid (tools/data/make_synthetic_coco.py --preview, docs/synthetic_samples.png) and the skeleton
 drawing it uses."""
 from __future__ import annotations
 
