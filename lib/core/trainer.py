@@ -264,7 +264,9 @@ class BestTracker:
             improved = perf > self.best_perf
             if improved:
                 self.best_perf, self.best_epoch = perf, epoch
-                ckpt.save_generator_weights(dist.unwrap(model), os.path.join(self.run_dir, "model_best.pth"))
+                best_path = os.path.join(self.run_dir, "model_best.pth")
+                with workdir.writing(best_path):
+                    ckpt.save_generator_weights(dist.unwrap(model), best_path)
             # validate() logged the summary table; every stat also goes to metrics.jsonl
             logger.info("epoch %d on %s: indicator %.4f%s (best %.4f at epoch %d), validation %.1f s", epoch,
                         self.cfg.DATASET.TEST_SET, perf, ", new best: model_best.pth written" if improved else "",
@@ -330,11 +332,15 @@ def fit(run, step, scheduler, data):
                 ckpt.save_training_checkpoint(
                     checkpoint_path, cfg, trainer=step.trainer, epoch=epoch + 1,
                     best_perf=tracker.best_perf, best_epoch=tracker.best_epoch, **state_parts)
-            workdir.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf, best_epoch=tracker.best_epoch))
+            with workdir.writing(os.path.join(run_dir, "metrics.jsonl")):
+                workdir.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf,
+                                                     best_epoch=tracker.best_epoch))
         dist.barrier()
 
     if dist.is_main_process():
-        ckpt.save_generator_weights(dist.unwrap(eval_model), os.path.join(run_dir, "final_state.pth"))
+        final_path = os.path.join(run_dir, "final_state.pth")
+        with workdir.writing(final_path):
+            ckpt.save_generator_weights(dist.unwrap(eval_model), final_path)
         logger.info("done: best %.4f at epoch %d; outputs in %s", tracker.best_perf, tracker.best_epoch, run_dir)
         if writer is not None:
             writer.close()

@@ -144,8 +144,12 @@ def append_metrics(run_dir, record):
     if "env" not in clean and os.path.isfile(env_path):
         with open(env_path) as f:
             clean["env"] = json.load(f)
-    with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
-        f.write(json.dumps(clean) + "\n")
+    path = os.path.join(run_dir, "metrics.jsonl")
+    previous = open(path).read() if os.path.isfile(path) else ""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:  # the whole file again, then a rename: a full disk never leaves half a line
+        f.write(previous + json.dumps(clean) + "\n")
+    os.replace(tmp, path)
 
 
 def read_metrics(run_dir):
