@@ -14,7 +14,7 @@ config.yaml, the log, tb/. A folder that holds a run is never overwritten nor si
 """
 import logging
 
-from lib.core import trainer
+from lib.core import trainer, workdir
 from lib.core.function import build_pure_step, build_train_generator
 from lib.core.runtime import place_model
 from lib.utils import checkpoint as ckpt
@@ -29,7 +29,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    run = trainer.setup_run(args, "OmniPose/trained", "train", "pure")
+    run = trainer.setup_run(args, workdir.PURE_OUTPUT, "train", "pure")
     cfg, device = run.cfg, run.device
 
     model = build_train_generator(cfg)

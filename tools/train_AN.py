@@ -16,7 +16,7 @@ Run folders, --resume, --auto-resume, --overwrite and --work-dir behave as in to
 import logging
 
 from lib.config import load_cfg, require_path
-from lib.core import trainer
+from lib.core import trainer, workdir
 from lib.core.function_AN import build_adversarial_models, build_adversarial_step
 from lib.utils.errors import UserError, run_main
 
@@ -34,7 +34,7 @@ def main(argv=None):
         raise UserError(f"{args.cfg}: GAN.POSE_DISC and GAN.CONF_DISC are both False; use tools/train.py for a "
                         "pure run")
     init_from = args.weights or asked.GAN.GENERATOR_INIT
-    default_output = "OmniPose/trained_GAN_2" if init_from else "OmniPose/trained_GAN"
+    default_output = workdir.FINETUNE_OUTPUT if init_from else workdir.ADVERSARIAL_OUTPUT
     run = trainer.setup_run(args, default_output, "train_AN", "adversarial")
     cfg, device = run.cfg, run.device
     if init_from and not args.weights:

@@ -64,6 +64,7 @@ class PureStep:
 
     def __init__(self, model, criterion, optimizer, cfg, device, scaler=None):
         self.generator, self.criterion, self.optimizer = model, criterion, optimizer
+        self.params = list(model.parameters())  # what clipping reads; the set never changes during a run
         self.cfg, self.device, self.scaler = cfg, device, scaler
         self.clip_grad_norm = float(cfg.TRAIN.CLIP_GRAD_NORM)
 
@@ -77,7 +78,7 @@ class PureStep:
             loss = self.criterion(output, target, target_weight)  # fp32 inside; a stacked model's list: every stack
         check_finite({"loss_heatmap": loss})
         self.optimizer.zero_grad(set_to_none=True)
-        optimizer_step(loss, self.optimizer, list(self.generator.parameters()), self.scaler, self.clip_grad_norm)
+        optimizer_step(loss, self.optimizer, self.params, self.scaler, self.clip_grad_norm)
         return {"loss_heatmap": loss.item()}
 
     def log_fields(self):

@@ -4,10 +4,10 @@ import subprocess
 import sys
 
 from lib.config import load_cfg
-from lib.core.workdir import run_dir_for
+from lib.core.workdir import ADVERSARIAL_OUTPUT, PURE_OUTPUT, run_dir_for
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_OUTPUT = {"train": "OmniPose/trained", "train_AN": "OmniPose/trained_GAN"}
+DEFAULT_OUTPUT = {"train": PURE_OUTPUT, "train_AN": ADVERSARIAL_OUTPUT}
 
 
 def train_in_subprocess(cfg_path, opts, trainer="train"):

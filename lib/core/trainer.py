@@ -149,7 +149,7 @@ def check_not_finished(plan, state, cfg):
     """A finished run asked again is refused with its result, instead of training 0 epochs and reporting the old
     best. (A run that saved its last checkpoint but not final_state.pth resumes to write it.)"""
     done = state["epoch"] >= cfg.TRAIN.END_EPOCH
-    if done and os.path.isfile(os.path.join(plan.run_dir, "final_state.pth")):
+    if done and os.path.isfile(os.path.join(plan.run_dir, workdir.FINAL_FILE)):
         raise UserError(f"{plan.run_dir}: this run already finished: {state['epoch']} of TRAIN.END_EPOCH "
                         f"{cfg.TRAIN.END_EPOCH} epochs trained, best indicator {state['best_perf']:.4f} at epoch "
                         f"{state['best_epoch']} (model_best.pth, final_state.pth)",
@@ -264,7 +264,7 @@ class BestTracker:
             improved = perf > self.best_perf
             if improved:
                 self.best_perf, self.best_epoch = perf, epoch
-                best_path = os.path.join(self.run_dir, "model_best.pth")
+                best_path = os.path.join(self.run_dir, workdir.BEST_FILE)
                 with workdir.writing(best_path):
                     ckpt.save_generator_weights(dist.unwrap(model), best_path)
             # validate() logged the summary table; every stat also goes to metrics.jsonl
@@ -332,13 +332,13 @@ def fit(run, step, scheduler, data):
                 ckpt.save_training_checkpoint(
                     checkpoint_path, cfg, trainer=step.trainer, epoch=epoch + 1,
                     best_perf=tracker.best_perf, best_epoch=tracker.best_epoch, **state_parts)
-            with workdir.writing(os.path.join(run_dir, "metrics.jsonl")):
+            with workdir.writing(os.path.join(run_dir, workdir.METRICS_FILE)):
                 workdir.append_metrics(run_dir, dict(record, best_perf=tracker.best_perf,
                                                      best_epoch=tracker.best_epoch))
         dist.barrier()
 
     if dist.is_main_process():
-        final_path = os.path.join(run_dir, "final_state.pth")
+        final_path = os.path.join(run_dir, workdir.FINAL_FILE)
         with workdir.writing(final_path):
             ckpt.save_generator_weights(dist.unwrap(eval_model), final_path)
         logger.info("done: best %.4f at epoch %d; outputs in %s", tracker.best_perf, tracker.best_epoch, run_dir)

@@ -15,16 +15,24 @@ import time
 from lib.config import config_name, resolve_path
 from lib.utils.errors import UserError
 
+# Where runs land without OUTPUT_DIR or --work-dir: pure, adversarial from scratch, adversarial from given weights.
+PURE_OUTPUT, ADVERSARIAL_OUTPUT, FINETUNE_OUTPUT = "OmniPose/trained", "OmniPose/trained_GAN", "OmniPose/trained_GAN_2"
+
+# The files of a run folder.
+CONFIG_FILE = "config.yaml"
 ENVIRONMENT_FILE = "environment.json"
 CHECKPOINT_FILE = "checkpoint.pth"
+BEST_FILE = "model_best.pth"
+FINAL_FILE = "final_state.pth"
+METRICS_FILE = "metrics.jsonl"
 # What a run leaves once it has trained: a folder holding any of these holds a run. (config.yaml, the log and tb/
 # alone are a run that stopped before its first epoch ended, e.g. on a wrong data path: it may start again.)
-RESULT_FILES = (CHECKPOINT_FILE, "model_best.pth", "final_state.pth", "metrics.jsonl")
+RESULT_FILES = (CHECKPOINT_FILE, BEST_FILE, FINAL_FILE, METRICS_FILE)
 # --resume without a path: the run folder's own checkpoint.pth.
 RESUME_OWN = "own"
 
 
-def run_dir_for(cfg, cfg_path, default_output="OmniPose/trained", work_dir=""):
+def run_dir_for(cfg, cfg_path, default_output=PURE_OUTPUT, work_dir=""):
     """`work_dir` when given; else OUTPUT_DIR/<dataset>/<model>/<config name>/ (OUTPUT_DIR falls back to
     `default_output`, resolved by the same path rule as every path key)."""
     if work_dir:
@@ -87,10 +95,10 @@ def plan_start(run_dir, resume="", auto_resume=False, overwrite=False):
     if auto_resume and os.path.isfile(own_checkpoint):
         return StartPlan(run_dir, resume_from=own_checkpoint)
     if held:
-        finished = "a finished run" if "final_state.pth" in held else "a run"
+        finished = "a finished run" if FINAL_FILE in held else "a run"
         if CHECKPOINT_FILE not in held:
             how = f"it has no {CHECKPOINT_FILE} to continue"
-        elif "final_state.pth" in held:
+        elif FINAL_FILE in held:
             how = "--resume with a higher TRAIN.END_EPOCH trains it longer"
         else:
             how = "--resume continues it"
@@ -128,7 +136,7 @@ def save_environment(environment, run_dir):
 
 
 def save_config(cfg, run_dir):
-    path = os.path.join(run_dir, "config.yaml")
+    path = os.path.join(run_dir, CONFIG_FILE)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(cfg.dump())
@@ -144,7 +152,7 @@ def append_metrics(run_dir, record):
     if "env" not in clean and os.path.isfile(env_path):
         with open(env_path) as f:
             clean["env"] = json.load(f)
-    path = os.path.join(run_dir, "metrics.jsonl")
+    path = os.path.join(run_dir, METRICS_FILE)
     previous = open(path).read() if os.path.isfile(path) else ""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:  # the whole file again, then a rename: a full disk never leaves half a line
@@ -153,7 +161,7 @@ def append_metrics(run_dir, record):
 
 
 def read_metrics(run_dir):
-    path = os.path.join(run_dir, "metrics.jsonl")
+    path = os.path.join(run_dir, METRICS_FILE)
     if not os.path.isfile(path):
         return []
     with open(path) as f:
@@ -163,7 +171,7 @@ def read_metrics(run_dir):
 def truncate_metrics(run_dir, upto_epoch):
     """On resume, drop lines of epochs >= upto_epoch (written after the checkpoint the run resumes from)."""
     records = [r for r in read_metrics(run_dir) if r.get("epoch", -1) < upto_epoch]
-    path = os.path.join(run_dir, "metrics.jsonl")
+    path = os.path.join(run_dir, METRICS_FILE)
     if os.path.isfile(path):
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
