@@ -356,7 +356,7 @@ def test_elastic_restart_after_sigkill_ends_bit_identical(trainer, request):
 def test_an_error_on_one_rank_ends_every_rank_promptly(data, tmp_path):
     """An image only rank 1 reads in epoch 0 is corrupt. Rank 1 raises; its sockets close, so rank 0 fails at its
     next collective instead of waiting (DIST_TIMEOUT_S bounds the wait of a peer that hangs without dying), and
-    torchrun reports rank 1's failure. The job (tools/dist_train.sh) must end inside the test's limit (a hang would
+    torchrun reports rank 1's failure: its `error:` line naming the image, exit status 2. The job (tools/dist_train.sh) must end inside the test's limit (a hang would
     raise subprocess.TimeoutExpired), with a non-zero status."""
     root = tmp_path / "data"
     shutil.copytree(data, root)
@@ -380,11 +380,11 @@ def test_an_error_on_one_rank_ends_every_rank_promptly(data, tmp_path):
     done = run_job(command, {"MAX_RESTARTS": "0"})
     assert done.returncode != 0
     output = done.stdout + done.stderr
-    assert f"[rank1]: lib.dataset.joints_dataset.ImageReadError: {only_rank1[0]}: not a decodable image" in output, \
-        failure(done)
+    # rank 1 reports the user's error as every tool does (lib/utils/errors.py): one line naming the file, status 2
+    assert f"error: {only_rank1[0]}: not a decodable image" in output, failure(done)
     # torchrun's summary: rank 1 is the root cause, and rank 0 ended too (stopped by torchrun, or by its own error)
     failures, root_cause = output.split("Root Cause (first observed failure):")
-    assert "rank      : 1 (local_rank: 1)" in root_cause, failure(done)
+    assert "rank      : 1 (local_rank: 1)" in root_cause and "exitcode  : 2" in root_cause, failure(done)
     assert "rank      : 0 (local_rank: 0)" in failures.rsplit("Failures:", 1)[1], failure(done)
 
 
