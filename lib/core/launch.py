@@ -5,8 +5,8 @@ import sys
 
 from lib.config import load_cfg
 from lib.core.workdir import ADVERSARIAL_OUTPUT, PURE_OUTPUT, run_dir_for
+from lib.utils.environment import REPO_ROOT
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUTPUT = {"train": PURE_OUTPUT, "train_AN": ADVERSARIAL_OUTPUT}
 
 
